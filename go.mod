@@ -1,0 +1,3 @@
+module github.com/provisor/provisor
+
+go 1.26

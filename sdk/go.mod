@@ -1,0 +1,3 @@
+module github.com/provisor/provisor/sdk
+
+go 1.26
