@@ -1,0 +1,71 @@
+package soap
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"io"
+	"mime"
+	"strings"
+	"unicode/utf8"
+)
+
+// ReadBody reads an HTTP request body, undoing a gzip or deflate
+// Content-Encoding, and stops as soon as more than lim.MaxBytes have come
+// out, so neither a large upload nor a compression bomb can use more memory
+// than the limit. A charset other than UTF-8 named in contentType is
+// converted to UTF-8 (ISO-8859-1 is the one old CPEs use).
+func ReadBody(r io.Reader, contentEncoding, contentType string, lim Limits) ([]byte, error) {
+	lim = lim.withDefaults()
+	var src io.Reader = r
+	switch enc := strings.ToLower(strings.TrimSpace(contentEncoding)); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, &Error{Err: ErrEncoding, Offset: -1, Detail: "bad gzip body: " + err.Error()}
+		}
+		defer zr.Close()
+		src = zr
+	case "deflate":
+		// HTTP's "deflate" is zlib-wrapped, but some clients send raw
+		// deflate; peek at the header to tell.
+		head := make([]byte, 2)
+		n, _ := io.ReadFull(r, head)
+		head = head[:n]
+		rest := io.MultiReader(bytes.NewReader(head), r)
+		if n == 2 && head[0]&0x0f == 8 && (uint16(head[0])<<8|uint16(head[1]))%31 == 0 {
+			zr, err := zlib.NewReader(rest)
+			if err != nil {
+				return nil, &Error{Err: ErrEncoding, Offset: -1, Detail: "bad deflate body: " + err.Error()}
+			}
+			defer zr.Close()
+			src = zr
+		} else {
+			fr := flate.NewReader(rest)
+			defer fr.Close()
+			src = fr
+		}
+	default:
+		return nil, &Error{Err: ErrEncoding, Offset: -1, Detail: "content coding " + enc}
+	}
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(src, lim.MaxBytes+1))
+	if n > lim.MaxBytes {
+		return nil, &Error{Err: ErrTooLarge, Offset: -1}
+	}
+	if err != nil {
+		return nil, &Error{Err: ErrMalformed, Offset: int(n), Detail: "reading body: " + err.Error()}
+	}
+	data := buf.Bytes()
+	if contentType != "" {
+		if _, params, perr := mime.ParseMediaType(contentType); perr == nil {
+			cs := params["charset"]
+			if IsLatin1(cs) && !utf8.Valid(data) {
+				data = latin1ToUTF8(data)
+			}
+		}
+	}
+	return data, nil
+}
