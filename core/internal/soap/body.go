@@ -50,15 +50,10 @@ func ReadBody(r io.Reader, contentEncoding, contentType string, lim Limits) ([]b
 	default:
 		return nil, &Error{Err: ErrEncoding, Offset: -1, Detail: "content coding " + enc}
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(src, lim.MaxBytes+1))
-	if n > lim.MaxBytes {
-		return nil, &Error{Err: ErrTooLarge, Offset: -1}
-	}
+	data, err := readLimited(src, lim.MaxBytes)
 	if err != nil {
-		return nil, &Error{Err: ErrMalformed, Offset: int(n), Detail: "reading body: " + err.Error()}
+		return nil, err
 	}
-	data := buf.Bytes()
 	if contentType != "" {
 		if _, params, perr := mime.ParseMediaType(contentType); perr == nil {
 			cs := params["charset"]
@@ -68,4 +63,33 @@ func ReadBody(r io.Reader, contentEncoding, contentType string, lim Limits) ([]b
 		}
 	}
 	return data, nil
+}
+
+// readLimited reads all of r, failing with ErrTooLarge as soon as more than
+// max bytes arrive. The buffer grows by doubling but never past max+1, so
+// the memory a hostile sender can make us hold is bounded by the limit.
+func readLimited(r io.Reader, max int64) ([]byte, error) {
+	buf := make([]byte, 0, min(max+1, 16<<10))
+	for {
+		if int64(len(buf)) > max {
+			return nil, &Error{Err: ErrTooLarge, Offset: -1}
+		}
+		if len(buf) == cap(buf) {
+			next := min(int64(cap(buf))*2, max+1)
+			grown := make([]byte, len(buf), next)
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			if int64(len(buf)) > max {
+				return nil, &Error{Err: ErrTooLarge, Offset: -1}
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, &Error{Err: ErrMalformed, Offset: len(buf), Detail: "reading body: " + err.Error()}
+		}
+	}
 }
