@@ -1,0 +1,103 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `
+listen: "127.0.0.1:8000"
+data_dir: /var/lib/provisor
+log:
+  level: debug
+session:
+  exchange_timeout: 45s
+  gpv_batch_size: 16
+limits:
+  max_body_bytes: 1048576
+profiles:
+  - name: tplink
+    manufacturer: TP-Link
+    numeric_booleans: true
+    exchange_timeout: 1m
+`)
+	cases := []struct {
+		name    string
+		file    string
+		env     []string
+		check   func(t *testing.T, c Config)
+		wantErr string
+	}{
+		{"defaults", "", nil, func(t *testing.T, c Config) {
+			if c.Listen != ":7547" || c.DataDir != "./data" || c.Database != filepath.Join("data", "provisor.db") ||
+				c.ExchangeTimeout != 30*time.Second || c.GPVBatchSize != 32 || c.MaxBodyBytes != 4<<20 {
+				t.Fatalf("%+v", c)
+			}
+		}, ""},
+		{"file", good, nil, func(t *testing.T, c Config) {
+			if c.Listen != "127.0.0.1:8000" || c.LogLevel != "debug" || c.ExchangeTimeout != 45*time.Second ||
+				c.GPVBatchSize != 16 || c.MaxBodyBytes != 1<<20 || c.Database != "/var/lib/provisor/provisor.db" {
+				t.Fatalf("%+v", c)
+			}
+			if len(c.Profiles) != 1 || !c.Profiles[0].NumericBooleans || c.Profiles[0].ExchangeTimeout != time.Minute || c.Profiles[0].Manufacturer != "TP-Link" {
+				t.Fatalf("%+v", c.Profiles)
+			}
+		}, ""},
+		{"environment overrides the file", good, []string{"PROVISOR_LISTEN=:9000", "PROVISOR_SESSION_GPV_BATCH_SIZE=8", "OTHER=1"}, func(t *testing.T, c Config) {
+			if c.Listen != ":9000" || c.GPVBatchSize != 8 || c.LogLevel != "debug" {
+				t.Fatalf("%+v", c)
+			}
+		}, ""},
+		{"unknown key", write("typo.yaml", "sesion:\n  exchange_timeout: 1s\n"), nil, nil, `unknown key "sesion.exchange_timeout"`},
+		{"bad duration", "", []string{"PROVISOR_SESSION_EXCHANGE_TIMEOUT=soon"}, nil, "not a duration"},
+		{"bad number", "", []string{"PROVISOR_LIMITS_MAX_DEPTH=-1"}, nil, "non-negative"},
+		{"bad level", "", []string{"PROVISOR_LOG_LEVEL=loud"}, nil, "log.level"},
+		{"missing file", filepath.Join(dir, "absent.yaml"), nil, nil, "no such file"},
+		{"bad yaml", write("bad.yaml", "listen: [\n"), nil, nil, "bad.yaml"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(c.file, c.env)
+			if c.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err %v, want %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.check(t, cfg)
+		})
+	}
+}
+
+// The documentation lists every key with its variable and default, and
+// --help prints them all.
+func TestEveryKeyDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	help := Help()
+	for _, k := range Keys {
+		if !strings.Contains(string(doc), "| `"+k.Name+"` | `"+k.Env()+"` |") {
+			t.Errorf("docs/configuration.md lacks a row for %s", k.Name)
+		}
+		if !strings.Contains(help, k.Env()) {
+			t.Errorf("help lacks %s", k.Env())
+		}
+	}
+}

@@ -1,0 +1,89 @@
+package session
+
+import (
+	"strings"
+	"time"
+
+	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/soap"
+)
+
+// Config tunes the session engine. Zero fields take the defaults of
+// DefaultConfig.
+type Config struct {
+	// ExchangeTimeout bounds the wait for the CPE's next POST.
+	ExchangeTimeout time.Duration
+	// SessionTimeout bounds a whole session.
+	SessionTimeout time.Duration
+	// SupersedeWait is how long a second Inform from a device waits for
+	// the device's live session to end before it is refused with 503.
+	SupersedeWait time.Duration
+	// GPVBatchSize is how many names one GetParameterValues asks for when
+	// the device is discovered.
+	GPVBatchSize int
+	// Limits bound each message read from a CPE.
+	Limits soap.Limits
+	// Profiles adjust the engine per kind of device; the first match wins.
+	Profiles []Profile
+}
+
+// DefaultConfig holds the defaults.
+var DefaultConfig = Config{
+	ExchangeTimeout: 30 * time.Second,
+	SessionTimeout:  10 * time.Minute,
+	SupersedeWait:   2 * time.Second,
+	GPVBatchSize:    32,
+}
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig
+	if c.ExchangeTimeout <= 0 {
+		c.ExchangeTimeout = d.ExchangeTimeout
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = d.SessionTimeout
+	}
+	if c.SupersedeWait <= 0 {
+		c.SupersedeWait = d.SupersedeWait
+	}
+	if c.GPVBatchSize <= 0 {
+		c.GPVBatchSize = d.GPVBatchSize
+	}
+	return c
+}
+
+// Profile holds the quirk switches for the devices it matches.
+type Profile struct {
+	Name string `yaml:"name"`
+	// Match fields are compared case-insensitively; empty fields match
+	// anything.
+	Manufacturer string `yaml:"manufacturer"`
+	OUI          string `yaml:"oui"`
+	ProductClass string `yaml:"product_class"`
+
+	// Encoding knobs of the messages sent to the device.
+	NumericBooleans  bool `yaml:"numeric_booleans"`
+	NumericNextLevel bool `yaml:"numeric_next_level"`
+	DateTimeMillis   bool `yaml:"datetime_millis"`
+	// EmptyBodyTermination ends sessions the pre-Amendment-1 way: an empty
+	// 200 response, the CPE's empty POST, then an empty response again.
+	EmptyBodyTermination bool `yaml:"empty_body_termination"`
+	// ExchangeTimeout overrides the engine's for these devices.
+	ExchangeTimeout time.Duration `yaml:"exchange_timeout"`
+	// GPVBatchSize overrides the engine's for these devices.
+	GPVBatchSize int `yaml:"gpv_batch_size"`
+}
+
+func (p *Profile) matches(id cwmp.DeviceID) bool {
+	eq := func(want, got string) bool { return want == "" || strings.EqualFold(want, got) }
+	return eq(p.Manufacturer, id.Manufacturer) && eq(p.OUI, id.OUI) && eq(p.ProductClass, id.ProductClass)
+}
+
+func (c *Config) profileFor(id cwmp.DeviceID) Profile {
+	for _, p := range c.Profiles {
+		if p.matches(id) {
+			return p
+		}
+	}
+	return Profile{}
+}
