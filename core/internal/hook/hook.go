@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/store"
 )
 
 // Stage orders handlers; lower stages run first.
@@ -62,6 +63,12 @@ type Session interface {
 	Requests() []cwmp.Body
 	// Start is when the session began; handlers use it as "now".
 	Start() time.Time
+	// Value returns what the ACS knows of a parameter: what this session
+	// learned, else what the store holds. It does not ask the device.
+	Value(ctx context.Context, name string) (store.Param, bool, error)
+	// Values returns everything known under a path prefix ("" for all),
+	// sorted by name, with the same precedence as Value.
+	Values(ctx context.Context, prefix string) ([]store.Param, error)
 	// Call sends one RPC to the device and waits for its answer. A CPE
 	// fault comes back as a *cwmp.Fault error; a device that goes silent
 	// or disconnects gives an error wrapping ErrSessionEnded, after which

@@ -61,18 +61,20 @@ type Session struct {
 	phase      atomic.Int32
 
 	// Owned by the session goroutine.
-	dev      hook.Device
-	version  cwmp.Version
-	ns       string
-	opts     soap.Options
-	owed     *exchange // the POST whose reply is still to be sent
-	seq      int
-	requests []cwmp.Body
-	rpcs     int
-	learned  map[string]store.Param
-	deletes  []string
-	faults   []store.FaultRecord
-	errs     []string
+	dev        hook.Device
+	version    cwmp.Version
+	ns         string
+	opts       soap.Options
+	owed       *exchange // the POST whose reply is still to be sent
+	seq        int
+	requests   []cwmp.Body
+	rpcs       int
+	learned    map[string]store.Param
+	tree       store.ParamTree // the stored tree, loaded on first use
+	treeLoaded bool
+	deletes    []string
+	faults     []store.FaultRecord
+	errs       []string
 }
 
 // deliver hands a POST to the session and waits for the reply.
