@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,9 +36,6 @@ type testCPE struct {
 	// silentAt makes the device stop answering at the n-th RPC of a
 	// session (0 = never), to test sessions a device abandons.
 	silentAt int
-	// batchFault9005 makes GetParameterValues fault the whole batch with a
-	// bare 9005 when one name is unknown, as some devices do.
-	batchFault9005 bool
 }
 
 func newTestCPE(t testing.TB, url, serial string) *testCPE {
@@ -281,10 +277,4 @@ func (c *testCPE) answer(req cwmp.Body) cwmp.Body {
 		return &cwmp.UploadResponse{Status: 1}
 	}
 	return cwmp.NewFault(cwmp.FaultMethodNotSupported, fmt.Sprintf("%s not supported", req.Method()))
-}
-
-func (c *testCPE) calls() []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.received)
 }

@@ -922,8 +922,7 @@ func (d *decoder) opResult() cwmp.OpResult {
 		case "CompleteTime":
 			r.CompleteTime = d.time()
 		case "Fault":
-			fs := d.faultStruct()
-			r.Fault = cwmp.DUFaultStruct{FaultCode: fs.FaultCode, FaultString: fs.FaultString}
+			r.Fault = cwmp.DUFaultStruct(d.faultStruct())
 		case "OperationPerformed":
 			r.OperationPerformed = d.str()
 		default:
