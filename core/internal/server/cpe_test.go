@@ -36,6 +36,10 @@ type testCPE struct {
 	// silentAt makes the device stop answering at the n-th RPC of a
 	// session (0 = never), to test sessions a device abandons.
 	silentAt int
+	// ghost is a name GetParameterNames lists but GetParameterValues
+	// refuses, faulting the whole batch with a bare 9005 as some devices
+	// do.
+	ghost string
 }
 
 func newTestCPE(t testing.TB, url, serial string) *testCPE {
@@ -186,6 +190,9 @@ func (c *testCPE) answer(req cwmp.Body) cwmp.Body {
 			if strings.HasPrefix(name, r.ParameterPath) && (!r.NextLevel || !strings.Contains(name[len(r.ParameterPath):], ".")) {
 				out = append(out, cwmp.ParameterInfo{Name: name, Writable: w})
 			}
+		}
+		if c.ghost != "" && strings.HasPrefix(c.ghost, r.ParameterPath) {
+			out = append(out, cwmp.ParameterInfo{Name: c.ghost})
 		}
 		if len(out) == 0 {
 			return cwmp.NewFault(cwmp.FaultInvalidParameterName, "")

@@ -114,6 +114,28 @@ func TestBootstrapDiscoversTheDevice(t *testing.T) {
 	}
 }
 
+// A device that lists a name it then refuses, faulting the whole batch
+// with 9005, still gets the rest of its tree discovered.
+func TestDiscoverySplitsBatchOn9005(t *testing.T) {
+	a := startACS(t, "", session.Config{GPVBatchSize: 8})
+	cpe := newTestCPE(t, a.url, "SN-GHOST")
+	cpe.ghost = "Device.WiFi.SSID.2.Ghost"
+	calls := cpe.session(cwmp.EventBootstrap)
+	tree := mustTree(t, a, store.DeviceIDFrom("00D0B7", "HomeGW", "SN-GHOST"))
+	for name, want := range cpe.params {
+		if p, ok := tree.Get(name); !ok || p.Value != want.Text {
+			t.Errorf("%s not discovered: %+v", name, p)
+		}
+	}
+	if p, ok := tree.Get(cpe.ghost); ok && p.Value != "" {
+		t.Errorf("ghost has a value: %+v", p)
+	}
+	// The batch with the ghost is halved until the ghost stands alone.
+	if got := strings.Count(strings.Join(calls, ","), "GetParameterValues"); got <= 3 {
+		t.Errorf("no splitting seen: %v", calls)
+	}
+}
+
 func boolWritable(w bool) int8 {
 	if w {
 		return store.WritableYes

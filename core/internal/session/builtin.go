@@ -157,6 +157,9 @@ func (*Tasks) Name() string { return "tasks" }
 func (t *Tasks) Run(ctx context.Context, s hook.Session) error {
 	log := s.Logger()
 	pending, err := t.Store.PendingTasks(ctx, s.Device().ID, s.Start())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // a device seen for the first time has no tasks yet
+	}
 	if err != nil {
 		return err
 	}
