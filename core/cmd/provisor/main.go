@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/provisor/provisor/core/internal/config"
 	"github.com/provisor/provisor/core/internal/hook"
@@ -100,7 +99,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: log})
+	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: log, MaxSessionsPerDevice: cfg.HistorySessions, MaxEventsPerDevice: cfg.HistoryEvents})
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
@@ -152,4 +151,3 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	return nil
 }
 
-var _ = time.Second

@@ -39,6 +39,9 @@ type Config struct {
 	MaxAttributes int
 	MaxStringLen  int
 
+	HistorySessions int
+	HistoryEvents   int
+
 	Profiles []session.Profile
 }
 
@@ -98,6 +101,8 @@ var Keys = []Key{
 	numKey("limits.max_depth", "32", "deepest element nesting in a CPE message", func(c *Config) *int { return &c.MaxDepth }),
 	numKey("limits.max_elements", "300000", "most elements in one CPE message", func(c *Config) *int { return &c.MaxElements }),
 	numKey("limits.max_attributes", "32", "most attributes on one element", func(c *Config) *int { return &c.MaxAttributes }),
+	numKey("history.sessions", "20", "session records kept per device", func(c *Config) *int { return &c.HistorySessions }),
+	numKey("history.events", "50", "event records kept per device", func(c *Config) *int { return &c.HistoryEvents }),
 	numKey("limits.max_string_len", "262144", "longest text or attribute value, in bytes", func(c *Config) *int { return &c.MaxStringLen }),
 }
 

@@ -9,7 +9,8 @@ import (
 // Store is everything the ACS keeps. Implementations are safe for concurrent
 // use. Every method that may block takes a context; a context that ends
 // while a write waits for its commit abandons the wait, not the write, which
-// may still be applied.
+// may still be applied. Writes copy their inputs, so callers may reuse them
+// as soon as the call returns.
 //
 // Writes that return after they are durable say so; the others ("Record…")
 // return once queued and are made durable by the next commit, which Flush

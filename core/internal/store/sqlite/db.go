@@ -62,7 +62,8 @@ type Options struct {
 	// loss.
 	SyncFull bool
 	// MaxSessionsPerDevice, MaxEventsPerDevice and MaxFaultsPerDevice
-	// bound the history kept per device. Defaults 100, 200, 100; negative
+	// bound the history kept per device. Defaults 20, 50, 100 (a million
+	// devices then keep about 4 GB of history); negative
 	// means unbounded.
 	MaxSessionsPerDevice int
 	MaxEventsPerDevice   int
@@ -103,10 +104,10 @@ func (o *Options) withDefaults() {
 		o.BusyTimeout = 5 * time.Second
 	}
 	if o.MaxSessionsPerDevice == 0 {
-		o.MaxSessionsPerDevice = 100
+		o.MaxSessionsPerDevice = 20
 	}
 	if o.MaxEventsPerDevice == 0 {
-		o.MaxEventsPerDevice = 200
+		o.MaxEventsPerDevice = 50
 	}
 	if o.MaxFaultsPerDevice == 0 {
 		o.MaxFaultsPerDevice = 100

@@ -171,6 +171,7 @@ func (db *DB) UpsertDevice(ctx context.Context, d store.Device) error {
 	if err := checkDevice(d); err != nil {
 		return err
 	}
+	d.Tags = slices.Clone(d.Tags)
 	return db.write(ctx, "upsert device", func(w *wtx) error {
 		_, err := w.upsertDevice(d)
 		return err
@@ -263,6 +264,7 @@ func (db *DB) AddTags(ctx context.Context, id string, tags ...string) error {
 			return err
 		}
 	}
+	tags = slices.Clone(tags)
 	return db.write(ctx, "add tags", func(w *wtx) error {
 		rid, err := w.rid(id)
 		if err != nil {
@@ -279,6 +281,7 @@ func (db *DB) AddTags(ctx context.Context, id string, tags ...string) error {
 
 // RemoveTags implements store.DeviceStore.
 func (db *DB) RemoveTags(ctx context.Context, id string, tags ...string) error {
+	tags = slices.Clone(tags)
 	return db.write(ctx, "remove tags", func(w *wtx) error {
 		rid, err := w.rid(id)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/provisor/provisor/core/internal/store"
 )
@@ -17,6 +18,7 @@ func (db *DB) AddFault(ctx context.Context, f store.FaultRecord) (int64, error) 
 	if err := checkJSON("fault detail", f.Detail); err != nil {
 		return 0, err
 	}
+	f.Detail = slices.Clone(f.Detail)
 	var id int64
 	err := db.write(ctx, "add fault", func(w *wtx) error {
 		rid, err := w.rid(f.DeviceID)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 
 	"github.com/provisor/provisor/core/internal/store"
 )
@@ -22,6 +23,7 @@ func (db *DB) RecordSession(ctx context.Context, s store.SessionRecord) error {
 	if err := store.CheckDeviceID(s.DeviceID); err != nil {
 		return err
 	}
+	s.Events = slices.Clone(s.Events)
 	return db.enqueue(ctx, "record session", func(w *wtx) error {
 		rid, err := w.rid(s.DeviceID)
 		if err != nil {
@@ -181,6 +183,7 @@ func (db *DB) WriteSession(ctx context.Context, sw store.SessionWrite) error {
 			return err
 		}
 	}
+	sw = cloneSessionWrite(sw)
 	return db.write(ctx, "write session", func(w *wtx) error {
 		id := sw.Device.ID
 		rid, err := w.upsertDevice(sw.Device)
@@ -216,4 +219,23 @@ func (db *DB) WriteSession(ctx context.Context, sw store.SessionWrite) error {
 		}
 		return nil
 	})
+}
+
+// cloneSessionWrite copies the slices of sw. A write whose caller gives up
+// waiting may still run later, when the caller may be reusing its slices.
+func cloneSessionWrite(sw store.SessionWrite) store.SessionWrite {
+	sw.Device.Tags = slices.Clone(sw.Device.Tags)
+	sw.Params = slices.Clone(sw.Params)
+	sw.DeleteParamPrefixes = slices.Clone(sw.DeleteParamPrefixes)
+	if sw.Session != nil {
+		s := *sw.Session
+		s.Events = slices.Clone(s.Events)
+		sw.Session = &s
+	}
+	sw.Events = slices.Clone(sw.Events)
+	sw.Faults = slices.Clone(sw.Faults)
+	for i := range sw.Faults {
+		sw.Faults[i].Detail = slices.Clone(sw.Faults[i].Detail)
+	}
+	return sw
 }

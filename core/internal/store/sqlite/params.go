@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/provisor/provisor/core/internal/store"
 	"github.com/provisor/provisor/core/internal/store/paramblob"
@@ -55,6 +56,7 @@ func (db *DB) UpdateParams(ctx context.Context, deviceID string, upserts []store
 	if len(upserts) == 0 && len(deletePrefixes) == 0 {
 		return nil
 	}
+	upserts, deletePrefixes = slices.Clone(upserts), slices.Clone(deletePrefixes)
 	return db.write(ctx, "update params", func(w *wtx) error {
 		rid, err := w.rid(deviceID)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,6 +75,7 @@ func (db *DB) AddTask(ctx context.Context, t store.Task) (int64, error) {
 	if t.MaxAttempts == 0 {
 		t.MaxAttempts = db.opts.DefaultMaxAttempts
 	}
+	t.Args = slices.Clone(t.Args)
 	var id int64
 	err := db.write(ctx, "add task", func(w *wtx) error {
 		rid, err := w.rid(t.DeviceID)
@@ -179,6 +181,12 @@ func (db *DB) UpdateTask(ctx context.Context, u store.TaskUpdate) (store.Task, e
 			return store.Task{}, err
 		}
 	}
+	u.Result = slices.Clone(u.Result)
+	if u.Fault != nil {
+		f := *u.Fault
+		f.Detail = slices.Clone(f.Detail)
+		u.Fault = &f
+	}
 	var out store.Task
 	err := db.write(ctx, "update task", func(w *wtx) error {
 		var err error
@@ -253,6 +261,12 @@ func (db *DB) CompleteTransfer(ctx context.Context, deviceID, commandKey string,
 		if err := checkJSON("fault detail", fault.Detail); err != nil {
 			return store.Task{}, false, err
 		}
+	}
+	result = slices.Clone(result)
+	if fault != nil {
+		f := *fault
+		f.Detail = slices.Clone(f.Detail)
+		fault = &f
 	}
 	var out store.Task
 	var applied bool
