@@ -150,4 +150,3 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	}
 	return nil
 }
-
