@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestScriptCheck(t *testing.T) {
+	var out, errb bytes.Buffer
+	if err := scriptCmd([]string{"check", "../../../scripts"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s%s", err, out.String(), errb.String())
+	}
+	for _, want := range []string{"4 entry scripts", `default.js:`, `"0 BOOTSTRAP" order=-10`, `"8 DIAGNOSTICS COMPLETE"`, `"transferComplete"`} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	dir := t.TempDir()
+	write(t, dir, "ok.js", "require(\"provisor\").on(\"1 BOOT\", (s) => {}, {productClass: \"hAP\", order: 2});\n")
+	write(t, dir, "bad.js", "const x = 1;\nx +;\n")
+	out.Reset()
+	err := scriptCmd([]string{"check", dir}, &out, &errb)
+	if err == nil || err.Error() != "1 script errors" {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{`ok.js:1:23`, `"1 BOOT" order=2 productClass=hAP`, "1 errors:", "bad.js:2:4: SyntaxError: Unexpected token ;"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check output lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+func TestScriptTest(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.js", `const provisor = require("provisor");
+provisor.on("1 BOOT", (s) => {
+	s.device.set({"Device.ManagementServer.PeriodicInformInterval": 60});
+	s.store.set("seen", s.events);
+	s.log.info("configured", {model: s.device.productClass});
+});
+provisor.on("2 PERIODIC", (s) => { s.device.set({"Device.DeviceInfo.SoftwareVersion": "x"}); });
+`)
+	var out, errb bytes.Buffer
+	// Flags before and after the script, as people type them.
+	err := scriptCmd([]string{"test", "--product-class", "hAP", filepath.Join(dir, "a.js"), "--events", "1 BOOT", "--events", "2 PERIODIC"}, &out, &errb)
+	if err == nil || err.Error() != "1 script errors" {
+		t.Fatalf("err = %v\n%s%s", err, out.String(), errb.String())
+	}
+	for _, want := range []string{
+		"== session 1: 1 BOOT",
+		`-> SetParameterValues`,
+		`Device.ManagementServer.PeriodicInformInterval = "60" (unsignedInt)`,
+		`<- SetParameterValuesResponse Status=0`,
+		`store.set "seen" = ["1 BOOT"]`,
+		`log INFO  [a.js:5 1 BOOT] configured model=hAP`,
+		"== session 2: 2 PERIODIC",
+		`<- Fault 9003 "Invalid arguments"`,
+		`Device.DeviceInfo.SoftwareVersion: 9008`,
+		`script handler failed`,
+		`Device.ManagementServer.PeriodicInformInterval: "3600" -> "60"`,
+		"== 2 RPCs, 1 script errors, 0 load errors",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("test output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out.String())
+	}
+
+	out.Reset()
+	if err := scriptCmd([]string{"test", dir, "--profile", "tr098", "--events", "0 BOOTSTRAP"}, &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "root InternetGatewayDevice.") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
+
+func TestScriptUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	for _, args := range [][]string{{}, {"frobnicate"}, {"test"}, {"check", "a", "b"}} {
+		if err := scriptCmd(args, &out, &errb); !errors.Is(err, flag.ErrHelp) {
+			t.Errorf("%v: err = %v", args, err)
+		}
+	}
+	if err := scriptCmd([]string{"test", "nope.js"}, &out, &errb); err == nil {
+		t.Error("missing script accepted")
+	}
+	if err := scriptCmd([]string{"check", "nope"}, &out, &errb); err == nil {
+		t.Error("missing directory accepted")
+	}
+}
+
+func write(t *testing.T, dir, name, text string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
