@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/provisor/provisor/core/internal/config"
@@ -94,7 +96,8 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 
 // run serves until ctx ends, then shuts down gracefully: stop accepting,
 // let live sessions finish (up to the shutdown timeout), flush the store.
-// ready, if not nil, receives the listener's address once it accepts.
+// ready, if not nil, receives each listener's address once it accepts:
+// the HTTP one first, then the HTTPS one.
 func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- net.Addr) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return err
@@ -103,41 +106,127 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
+	var started []*http.Server
+	ok := false
+	defer func() {
+		if !ok {
+			for _, srv := range started {
+				_ = srv.Close()
+			}
+			_ = st.Close(context.Background())
+		}
+	}()
 	limits := soap.Limits{MaxBytes: cfg.MaxBodyBytes, MaxDepth: cfg.MaxDepth, MaxElements: cfg.MaxElements, MaxAttributes: cfg.MaxAttributes, MaxStringLen: cfg.MaxStringLen}
 	hooks := &hook.Registry{}
+	if cfg.AuthShared && cfg.AuthRotateOnBootstrap && cfg.AuthMode != server.ModeNone {
+		// First, so that the device has its credential even if a later
+		// handler's work ends the session.
+		hooks.Register(hook.StageBuiltin, &session.RotateCredential{Store: st, Realm: cfg.AuthRealm})
+	}
 	hooks.Register(hook.StageBuiltin, session.Discovery{})
 	hooks.Register(hook.StageTasks, &session.Tasks{Store: st})
+	auth, err := newAuth(cfg, st, hooks, log)
+	if err != nil {
+		return err
+	}
 	mgr := session.NewManager(session.Config{
 		ExchangeTimeout: cfg.ExchangeTimeout, SessionTimeout: cfg.SessionTimeout,
 		SupersedeWait: cfg.SupersedeWait, GPVBatchSize: cfg.GPVBatchSize,
-		Limits: limits, Profiles: cfg.Profiles,
+		Limits: limits, Profiles: cfg.Profiles, MaxSessions: cfg.MaxSessions, RetryAfter: cfg.RetryAfter,
 	}, st, hooks, log)
-	h := &server.Handler{Sessions: mgr, Limits: limits, Path: cfg.Path, Log: log}
-	srv := h.NewServer(cfg.Listen)
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		_ = st.Close(context.Background())
-		return err
+	trusted, _ := server.ParsePrefixes(cfg.TrustedProxies) // validated by config
+	h := &server.Handler{Sessions: mgr, Limits: limits, Path: cfg.Path, Log: log, Auth: auth,
+		TrustedProxies: trusted, RateLimit: cfg.IPRate, RateBurst: cfg.IPBurst, TableSize: cfg.TableSize}
+
+	type endpoint struct {
+		ep  *server.Endpoint
+		ln  net.Listener
+		srv *http.Server
 	}
-	log.Info("provisor listening", "cpe", ln.Addr().String(), "database", cfg.Database, "version", version)
-	if ready != nil {
-		ready <- ln.Addr()
+	var eps []endpoint
+	listen := func(name, addr, allowFrom string, t *server.TLS) error {
+		allow, _ := server.ParsePrefixes(allowFrom)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		ep := &server.Endpoint{Name: name, TLS: t, Allow: allow}
+		srv := h.NewEndpointServer(ep)
+		started = append(started, srv)
+		eps = append(eps, endpoint{ep, ln, srv})
+		return nil
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	var certs *server.TLS
+	if cfg.Listen != "" {
+		if err := listen("http", cfg.Listen, cfg.AllowFrom, nil); err != nil {
+			return err
+		}
+	}
+	if cfg.TLSListen != "" {
+		certs, err = server.NewTLS(server.TLSOptions{
+			CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, ClientCAFile: cfg.TLSClientCA,
+			RequireClientCert: cfg.TLSRequireClientCert, DisableSessionTickets: !cfg.TLSSessionTickets,
+			LegacyCiphers: cfg.TLSLegacyCiphers,
+		})
+		if err != nil {
+			return err
+		}
+		if err := listen("https", cfg.TLSListen, cfg.TLSAllowFrom, certs); err != nil {
+			return err
+		}
+	}
+	attrs := []any{"database", cfg.Database, "version", version}
+	for _, e := range eps {
+		key := "cpe"
+		if e.ep.TLS != nil {
+			key = "cpe_tls"
+		}
+		attrs = append(attrs, key, e.ln.Addr().String())
+	}
+	if certs != nil {
+		// Before anything is announced: once ready, a SIGHUP must find
+		// its handler, not the default action, which ends the process.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					if err := certs.Reload(); err != nil {
+						log.Error("TLS reload failed; the previous certificate stays in use", "err", err)
+					} else {
+						log.Info("TLS certificate reloaded", "subject", certs.Leaf().Subject.String(), "not_after", certs.Leaf().NotAfter)
+					}
+				}
+			}
+		}()
+	}
+	log.Info("provisor listening", attrs...)
+	errc := make(chan error, len(eps))
+	for _, e := range eps {
+		go func() { errc <- e.srv.Serve(h.Listen(e.ln, e.ep)) }()
+		if ready != nil {
+			ready <- e.ln.Addr()
+		}
+	}
+	ok = true
+	var serveErr error
 	select {
-	case err := <-errc:
-		_ = st.Close(context.Background())
-		return err
+	case serveErr = <-errc:
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "live_sessions", mgr.Live())
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// Sessions first: their CPEs are mid-conversation, and each writes
-	// what it learned when it ends. Then the listener, then the store.
+	// what it learned when it ends. Then the listeners, then the store.
 	merr := mgr.Close(sctx)
-	_ = srv.Shutdown(sctx)
+	for _, e := range eps {
+		_ = e.srv.Shutdown(sctx)
+	}
 	if err := st.Close(context.Background()); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
@@ -145,8 +234,62 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		log.Warn("sessions cut off at shutdown", "err", merr)
 	}
 	log.Info("stopped")
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	if serveErr != nil {
+		return serveErr
+	}
+	for range eps {
+		if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
+}
+
+// newAuth sets up CPE authentication: the shared bootstrap credential
+// (generated and shown once if none is configured), the per-device
+// credentials in the store, and the credential providers among the hook
+// handlers.
+func newAuth(cfg config.Config, st *sqlite.DB, hooks *hook.Registry, log *slog.Logger) (*server.Auth, error) {
+	ac := server.AuthConfig{
+		Mode: cfg.AuthMode, Realm: cfg.AuthRealm, AllowBasicWithoutTLS: cfg.AuthAllowBasicWithoutTLS,
+		NonceLifetime: cfg.AuthNonceLifetime, DigestAlgorithms: strings.Split(cfg.AuthDigestAlgorithms, ","),
+		Store: st, ClientIdentity: cfg.TLSClientIdentity,
+		FailureLimit: cfg.AuthFailureLimit, FailureLimitIP: cfg.AuthFailureLimitIP,
+		Backoff: cfg.AuthBackoff, BackoffMax: cfg.AuthBackoffMax, TableSize: cfg.TableSize, Log: log,
+	}
+	for _, hd := range hooks.Handlers() {
+		if p, ok := hd.(hook.CredentialProvider); ok {
+			ac.Providers = append(ac.Providers, p)
+		}
+	}
+	needed := cfg.AuthMode != server.ModeNone
+	for _, p := range cfg.Profiles {
+		needed = needed || (p.Auth != "" && p.Auth != server.ModeNone && p.Auth != server.ModeAllowList)
+	}
+	if cfg.AuthShared && needed {
+		ac.SharedUsername, ac.SharedPassword = cfg.AuthUsername, cfg.AuthPassword
+		if ac.SharedPassword == "" {
+			pw, created, err := server.BootstrapPassword(cfg.DataDir)
+			switch {
+			case errors.Is(err, server.ErrLooseMode):
+				log.Warn("the bootstrap credential file is readable by others", "err", err)
+			case err != nil:
+				return nil, fmt.Errorf("bootstrap credential: %w", err)
+			}
+			if created {
+				// The one time a secret goes to the log: the operator
+				// needs it to configure the first devices.
+				log.Warn("generated the shared bootstrap credential; configure devices with it. It is not shown again",
+					"username", cfg.AuthUsername, "password", pw, "file", filepath.Join(cfg.DataDir, server.BootstrapFile))
+			}
+			ac.SharedPassword = pw
+		}
+	}
+	auth, err := server.NewAuth(ac)
+	if err != nil {
+		return nil, err
+	}
+	log.Info("CPE authentication", "mode", cfg.AuthMode, "realm", auth.Realm(), "shared_credential", ac.SharedPassword != "",
+		"rotate_on_bootstrap", cfg.AuthRotateOnBootstrap && ac.SharedPassword != "", "providers", len(ac.Providers))
+	return auth, nil
 }

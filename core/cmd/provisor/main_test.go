@@ -20,6 +20,8 @@ import (
 
 	"github.com/provisor/provisor/core/cwmp"
 	"github.com/provisor/provisor/core/internal/config"
+	"github.com/provisor/provisor/core/internal/server"
+	"github.com/provisor/provisor/core/internal/server/authtest"
 	"github.com/provisor/provisor/core/internal/session"
 	"github.com/provisor/provisor/core/internal/soap"
 	"github.com/provisor/provisor/core/internal/store"
@@ -138,7 +140,7 @@ func TestKillAndRestartResumesTasks(t *testing.T) {
 	// First run: the ACS sends the task's RPC, then dies before the answer.
 	c := startChild(t, dir)
 	url := "http://" + c.addr + "/"
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := cpeClient(t, dir)
 	if st, _ := post(t, client, url, inform); st != http.StatusOK {
 		t.Fatalf("Inform %d", st)
 	}
@@ -154,7 +156,7 @@ func TestKillAndRestartResumesTasks(t *testing.T) {
 	// Second run: the task is queued again and completes.
 	c = startChild(t, dir)
 	url = "http://" + c.addr + "/"
-	client = &http.Client{Timeout: 10 * time.Second}
+	client = cpeClient(t, dir)
 	if st, _ := post(t, client, url, inform); st != http.StatusOK {
 		t.Fatalf("Inform %d", st)
 	}
@@ -198,6 +200,18 @@ func TestKillAndRestartResumesTasks(t *testing.T) {
 	if p, ok := tree.Get("Device.DeviceInfo.UpTime"); !ok || p.Value != "77" {
 		t.Fatalf("value not stored: %+v", p)
 	}
+}
+
+// cpeClient is a CPE's HTTP client that answers the ACS's Digest
+// challenges with the bootstrap credential the server generated in dir.
+func cpeClient(t *testing.T, dir string) *http.Client {
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(dir, server.BootstrapFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := authtest.Credentials{Username: "provisor-bootstrap", Password: strings.TrimSpace(string(pw))}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &authtest.Transport{Creds: creds}}
 }
 
 // serve --help lists every setting.

@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/provisor/provisor/core/internal/server"
 	"github.com/provisor/provisor/core/internal/session"
 )
 
@@ -43,6 +44,39 @@ type Config struct {
 	HistoryEvents   int
 
 	Profiles []session.Profile
+
+	// CPE-facing security (see docs/configuration.md, "Security").
+	AllowFrom      string
+	TrustedProxies string
+
+	TLSListen            string
+	TLSCert, TLSKey      string
+	TLSClientCA          string
+	TLSRequireClientCert bool
+	TLSClientIdentity    string
+	TLSAllowFrom         string
+	TLSSessionTickets    bool
+	TLSLegacyCiphers     bool
+
+	AuthMode                 string
+	AuthRealm                string
+	AuthUsername             string
+	AuthPassword             string
+	AuthShared               bool
+	AuthRotateOnBootstrap    bool
+	AuthAllowBasicWithoutTLS bool
+	AuthNonceLifetime        time.Duration
+	AuthDigestAlgorithms     string
+	AuthFailureLimit         int
+	AuthFailureLimitIP       int
+	AuthBackoff              time.Duration
+	AuthBackoffMax           time.Duration
+
+	MaxSessions int
+	RetryAfter  time.Duration
+	IPRate      float64
+	IPBurst     int
+	TableSize   int
 }
 
 // Key describes one setting.
@@ -84,6 +118,36 @@ func numKey[T int | int64](name, def, help string, p func(*Config) *T) Key {
 	}}
 }
 
+func boolKey(name, def, help string, p func(*Config) *bool) Key {
+	return Key{Name: name, Default: def, Help: help, set: func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			// YAML 1.1 spellings, which YAML 1.2 parsers leave as strings.
+			switch strings.ToLower(v) {
+			case "yes", "on":
+				b, err = true, nil
+			case "no", "off":
+				b, err = false, nil
+			default:
+				return fmt.Errorf("not a boolean: %q", v)
+			}
+		}
+		*p(c) = b
+		return nil
+	}}
+}
+
+func floatKey(name, def, help string, p func(*Config) *float64) Key {
+	return Key{Name: name, Default: def, Help: help, set: func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("not a non-negative number: %q", v)
+		}
+		*p(c) = f
+		return nil
+	}}
+}
+
 // Keys lists every setting with its default.
 var Keys = []Key{
 	strKey("listen", ":7547", "address of the CPE endpoint (HTTP)", func(c *Config) *string { return &c.Listen }),
@@ -104,6 +168,36 @@ var Keys = []Key{
 	numKey("history.sessions", "20", "session records kept per device", func(c *Config) *int { return &c.HistorySessions }),
 	numKey("history.events", "50", "event records kept per device", func(c *Config) *int { return &c.HistoryEvents }),
 	numKey("limits.max_string_len", "262144", "longest text or attribute value, in bytes", func(c *Config) *int { return &c.MaxStringLen }),
+
+	strKey("allow_from", "", "source addresses (CIDRs) admitted on the HTTP listener; empty admits all", func(c *Config) *string { return &c.AllowFrom }),
+	strKey("trusted_proxies", "", "proxies (CIDRs) whose Forwarded / X-Forwarded-For headers name the client", func(c *Config) *string { return &c.TrustedProxies }),
+	strKey("tls.listen", "", "address of the HTTPS CPE endpoint; empty: no HTTPS", func(c *Config) *string { return &c.TLSListen }),
+	strKey("tls.cert", "", "PEM certificate chain of the HTTPS endpoint (reloaded on SIGHUP)", func(c *Config) *string { return &c.TLSCert }),
+	strKey("tls.key", "", "PEM private key of the HTTPS endpoint (reloaded on SIGHUP)", func(c *Config) *string { return &c.TLSKey }),
+	strKey("tls.client_ca", "", "PEM CA bundle for CPE client certificates; empty: no client certificates", func(c *Config) *string { return &c.TLSClientCA }),
+	boolKey("tls.require_client_cert", "false", "refuse TLS handshakes without a client certificate", func(c *Config) *bool { return &c.TLSRequireClientCert }),
+	strKey("tls.client_identity", "cn", "client-certificate field naming the device: cn, serial_number, dns or uri", func(c *Config) *string { return &c.TLSClientIdentity }),
+	strKey("tls.allow_from", "", "source addresses (CIDRs) admitted on the HTTPS listener; empty admits all", func(c *Config) *string { return &c.TLSAllowFrom }),
+	boolKey("tls.session_tickets", "true", "TLS session resumption with session tickets", func(c *Config) *bool { return &c.TLSSessionTickets }),
+	boolKey("tls.legacy_ciphers", "false", "also offer TLS_RSA_WITH_AES_128_CBC_SHA (TR-069's mandatory suite) to old CPEs", func(c *Config) *bool { return &c.TLSLegacyCiphers }),
+	strKey("auth.mode", "any", "CPE authentication: digest, basic, any or none (profiles override it)", func(c *Config) *string { return &c.AuthMode }),
+	strKey("auth.realm", "provisor", "HTTP authentication realm", func(c *Config) *string { return &c.AuthRealm }),
+	strKey("auth.username", "provisor-bootstrap", "user name of the shared bootstrap credential", func(c *Config) *string { return &c.AuthUsername }),
+	strKey("auth.password", "", "password of the shared bootstrap credential; empty: generated once into <data_dir>/bootstrap-credential", func(c *Config) *string { return &c.AuthPassword }),
+	boolKey("auth.shared", "true", "accept the shared bootstrap credential from devices without their own", func(c *Config) *bool { return &c.AuthShared }),
+	boolKey("auth.rotate_on_bootstrap", "true", "at 0 BOOTSTRAP, replace the shared credential with a generated per-device one", func(c *Config) *bool { return &c.AuthRotateOnBootstrap }),
+	boolKey("auth.allow_basic_without_tls", "false", "accept Basic authentication over plain HTTP", func(c *Config) *bool { return &c.AuthAllowBasicWithoutTLS }),
+	durKey("auth.nonce_lifetime", "5m", "how long a Digest nonce stays fresh", func(c *Config) *time.Duration { return &c.AuthNonceLifetime }),
+	strKey("auth.digest_algorithms", "MD5,SHA-256", "Digest algorithms offered, in order", func(c *Config) *string { return &c.AuthDigestAlgorithms }),
+	numKey("auth.failure_limit", "5", "failed authentications of one device before back-off", func(c *Config) *int { return &c.AuthFailureLimit }),
+	numKey("auth.failure_limit_ip", "50", "failed authentications from one address (IPv6: /64) before back-off", func(c *Config) *int { return &c.AuthFailureLimitIP }),
+	durKey("auth.backoff", "1s", "first back-off after the failure limit; it doubles with each further failure", func(c *Config) *time.Duration { return &c.AuthBackoff }),
+	durKey("auth.backoff_max", "10m", "longest back-off", func(c *Config) *time.Duration { return &c.AuthBackoffMax }),
+	numKey("limits.max_sessions", "10000", "live sessions; an Inform beyond them gets 503 (0: no limit)", func(c *Config) *int { return &c.MaxSessions }),
+	durKey("limits.retry_after", "60s", "Retry-After sent with 503 when the session limit is reached", func(c *Config) *time.Duration { return &c.RetryAfter }),
+	floatKey("limits.ip_rate", "20", "requests per second from one address outside live sessions (0: no limit)", func(c *Config) *float64 { return &c.IPRate }),
+	numKey("limits.ip_burst", "100", "burst allowed above limits.ip_rate", func(c *Config) *int { return &c.IPBurst }),
+	numKey("limits.table_size", "100000", "entries of each per-address, per-device and per-nonce table", func(c *Config) *int { return &c.TableSize }),
 }
 
 // Default returns the configuration with every default applied.
@@ -162,6 +256,12 @@ func (c *Config) applyYAML(data []byte) error {
 			switch t := v.(type) {
 			case map[string]any:
 				walk(name+".", t)
+			case []any: // address lists, algorithm lists
+				parts := make([]string, len(t))
+				for i, x := range t {
+					parts[i] = fmt.Sprint(x)
+				}
+				flat[name] = strings.Join(parts, ",")
 			case nil:
 			default:
 				flat[name] = fmt.Sprint(t)
@@ -206,8 +306,48 @@ func (c *Config) validate() error {
 	default:
 		return fmt.Errorf("log.format %q: want text or json", c.LogFormat)
 	}
-	if c.Listen == "" {
-		return errors.New("listen: empty address")
+	if c.Listen == "" && c.TLSListen == "" {
+		return errors.New("listen and tls.listen are both empty: no CPE endpoint")
+	}
+	return c.validateSecurity()
+}
+
+func (c *Config) validateSecurity() error {
+	if !server.ValidMode(c.AuthMode, false) {
+		return fmt.Errorf("auth.mode %q: want digest, basic, any or none", c.AuthMode)
+	}
+	for _, a := range strings.Split(c.AuthDigestAlgorithms, ",") {
+		if a = strings.ToUpper(strings.TrimSpace(a)); a != "MD5" && a != "SHA-256" {
+			return fmt.Errorf("auth.digest_algorithms: %q is not MD5 or SHA-256", a)
+		}
+	}
+	if c.TLSListen != "" && (c.TLSCert == "" || c.TLSKey == "") {
+		return errors.New("tls.listen needs tls.cert and tls.key")
+	}
+	switch c.TLSClientIdentity {
+	case server.IdentityCN, server.IdentitySerialNumber, server.IdentityDNS, server.IdentityURI:
+	default:
+		return fmt.Errorf("tls.client_identity %q: want cn, serial_number, dns or uri", c.TLSClientIdentity)
+	}
+	for key, v := range map[string]string{"allow_from": c.AllowFrom, "tls.allow_from": c.TLSAllowFrom, "trusted_proxies": c.TrustedProxies} {
+		if _, err := server.ParsePrefixes(v); err != nil {
+			return fmt.Errorf("%s: %w", key, err)
+		}
+	}
+	for i, p := range c.Profiles {
+		if p.Auth == "" {
+			continue
+		}
+		if !server.ValidMode(p.Auth, true) {
+			return fmt.Errorf("profiles[%d] (%s): auth %q: want digest, basic, any, none or allow-list", i, p.Name, p.Auth)
+		}
+		allow, err := server.ParsePrefixList(p.AllowFrom)
+		if err != nil {
+			return fmt.Errorf("profiles[%d] (%s): allow_from: %w", i, p.Name, err)
+		}
+		if p.Auth == server.ModeAllowList && len(allow) == 0 {
+			return fmt.Errorf("profiles[%d] (%s): auth allow-list needs allow_from", i, p.Name)
+		}
 	}
 	return nil
 }

@@ -66,6 +66,40 @@ profiles:
 		{"bad level", "", []string{"PROVISOR_LOG_LEVEL=loud"}, nil, "log.level"},
 		{"missing file", filepath.Join(dir, "absent.yaml"), nil, nil, "no such file"},
 		{"bad yaml", write("bad.yaml", "listen: [\n"), nil, nil, "bad.yaml"},
+		{"security defaults", "", nil, func(t *testing.T, c Config) {
+			if c.AuthMode != "any" || !c.AuthShared || !c.AuthRotateOnBootstrap || c.AuthAllowBasicWithoutTLS ||
+				c.AuthUsername != "provisor-bootstrap" || c.AuthPassword != "" || !c.TLSSessionTickets || c.MaxSessions != 10000 || c.IPRate != 20 {
+				t.Fatalf("%+v", c)
+			}
+		}, ""},
+		{"security settings", write("sec.yaml", `
+listen: ""
+allow_from: [10.0.0.0/8, "2001:db8::/32"]
+tls:
+  listen: ":7548"
+  cert: /etc/provisor/acs.pem
+  key: /etc/provisor/acs.key
+  session_tickets: false
+auth:
+  mode: digest
+  allow_basic_without_tls: yes
+profiles:
+  - name: lab
+    oui: 00D0B7
+    auth: allow-list
+    allow_from: [192.0.2.0/24]
+`), []string{"PROVISOR_AUTH_PASSWORD=s3cret", "PROVISOR_LIMITS_IP_RATE=2.5"}, func(t *testing.T, c Config) {
+			if c.AllowFrom != "10.0.0.0/8,2001:db8::/32" || c.TLSListen != ":7548" || c.TLSSessionTickets || c.AuthMode != "digest" ||
+				!c.AuthAllowBasicWithoutTLS || c.AuthPassword != "s3cret" || c.IPRate != 2.5 || c.Profiles[0].Auth != "allow-list" {
+				t.Fatalf("%+v", c)
+			}
+		}, ""},
+		{"bad auth mode", "", []string{"PROVISOR_AUTH_MODE=ntlm"}, nil, "auth.mode"},
+		{"bad boolean", "", []string{"PROVISOR_AUTH_SHARED=maybe"}, nil, "not a boolean"},
+		{"bad CIDR", "", []string{"PROVISOR_ALLOW_FROM=10.0.0.0/40"}, nil, "allow_from"},
+		{"TLS without a certificate", "", []string{"PROVISOR_TLS_LISTEN=:7548"}, nil, "tls.cert"},
+		{"no endpoint", "", []string{"PROVISOR_LISTEN="}, nil, "no CPE endpoint"},
+		{"allow-list profile without addresses", write("prof.yaml", "profiles:\n  - name: x\n    auth: allow-list\n"), nil, nil, "needs allow_from"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

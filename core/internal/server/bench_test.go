@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/server/authtest"
 	"github.com/provisor/provisor/core/internal/session"
 	"github.com/provisor/provisor/core/internal/soap"
 	"github.com/provisor/provisor/core/internal/store"
@@ -61,7 +62,9 @@ func oneSession(b testing.TB, client *http.Client, url string, inform []byte) {
 	}
 }
 
-func newClient() *http.Client {
+var newClient = plainClient
+
+func plainClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
 }
@@ -80,7 +83,29 @@ func runSessions(b *testing.B, url string, bodies [][]byte) {
 }
 
 func BenchmarkPeriodicSession(b *testing.B) {
-	a := startACS(b, b.TempDir()+"/bench.db", session.Config{})
+	benchPeriodic(b, false)
+}
+
+// BenchmarkPeriodicSessionDigest is the same with Digest authentication,
+// by CPEs that keep their nonce between sessions (one round trip per
+// POST, as without authentication): the difference to
+// BenchmarkPeriodicSession is what authentication costs per session.
+func BenchmarkPeriodicSessionDigest(b *testing.B) {
+	benchPeriodic(b, true)
+}
+
+func benchPeriodic(b *testing.B, auth bool) {
+	a := startACS(b, b.TempDir()+"/bench.db", session.Config{}, !auth)
+	if auth {
+		newClient = func() *http.Client {
+			jar, _ := cookiejar.New(nil)
+			return &http.Client{Jar: jar, Transport: &authtest.Transport{
+				Base:  &http.Transport{MaxIdleConnsPerHost: 1},
+				Creds: authtest.Credentials{Username: sharedUser, Password: sharedPassword},
+			}}
+		}
+		defer func() { newClient = plainClient }()
+	}
 	bodies := sessionBodies(1000)
 	// Every device is known, so what is measured are periodic sessions with
 	// no work.

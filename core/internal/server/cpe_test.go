@@ -2,10 +2,12 @@ package server_test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/server/authtest"
 	"github.com/provisor/provisor/core/internal/soap"
 )
 
@@ -40,6 +43,22 @@ type testCPE struct {
 	// refuses, faulting the whole batch with a bare 9005 as some devices
 	// do.
 	ghost string
+
+	// auth is how the device answers the ACS's challenges; nil: it never
+	// sends credentials. A user name and password set in
+	// ManagementServer (by the ACS) take the place of auth's, as on a
+	// real device.
+	auth *authtest.Credentials
+	// newConnAfter401 answers a challenge on a new TCP connection, as AVM
+	// FritzBoxes do.
+	newConnAfter401 bool
+	// resendAuth sends the last Authorization on every later POST, as
+	// many CPEs do; preemptive sends Basic before any challenge.
+	resendAuth, preemptive bool
+	lastAuth               string
+	// header is the last response's headers; extra is sent with every
+	// request.
+	header, extra http.Header
 }
 
 func newTestCPE(t testing.TB, url, serial string) *testCPE {
@@ -48,6 +67,7 @@ func newTestCPE(t testing.TB, url, serial string) *testCPE {
 		t: t, url: url, ns: cwmp.NS10,
 		// Each device has its own connections, as real CPEs do.
 		client:   &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1}},
+		auth:     &authtest.Credentials{Username: sharedUser, Password: sharedPassword},
 		id:       cwmp.DeviceID{Manufacturer: "Provisor Labs", OUI: "00D0B7", ProductClass: "HomeGW", SerialNumber: serial},
 		params:   map[string]cwmp.Value{},
 		writable: map[string]bool{},
@@ -61,6 +81,8 @@ func newTestCPE(t testing.TB, url, serial string) *testCPE {
 	set("Device.ManagementServer.PeriodicInformInterval", cwmp.Uint(3600), true)
 	set("Device.ManagementServer.ConnectionRequestURL", cwmp.String("http://127.0.0.1:1/"+serial), false)
 	set("Device.ManagementServer.ParameterKey", cwmp.String(""), false)
+	set("Device.ManagementServer.Username", cwmp.String(""), true)
+	set("Device.ManagementServer.Password", cwmp.String(""), true)
 	for i := 1; i <= 3; i++ {
 		p := "Device.WiFi.SSID." + strconv.Itoa(i) + "."
 		set(p+"SSID", cwmp.String("net-"+strconv.Itoa(i)), true)
@@ -95,15 +117,7 @@ func (c *testCPE) post(env *cwmp.Envelope) (int, *cwmp.Envelope) {
 		env.Namespace = c.ns
 		body = soap.Encode(nil, env, soap.Options{})
 	}
-	req, _ := http.NewRequest(http.MethodPost, c.url, bytes.NewReader(body))
-	if env != nil {
-		req.Header.Set("Content-Type", "text/xml; charset=utf-8")
-		req.Header.Set("SOAPAction", "")
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		c.t.Fatalf("POST: %v", err)
-	}
+	resp := c.do(body, env != nil)
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	if len(bytes.TrimSpace(data)) == 0 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/xml") {
@@ -114,6 +128,75 @@ func (c *testCPE) post(env *cwmp.Envelope) (int, *cwmp.Envelope) {
 		c.t.Fatalf("decoding the ACS's reply: %v\n%s", err, data)
 	}
 	return resp.StatusCode, out
+}
+
+// do sends one POST, answering a 401 challenge once.
+func (c *testCPE) do(body []byte, hasEnv bool) *http.Response {
+	c.t.Helper()
+	send := func(auth string) *http.Response {
+		c.t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, c.url, bytes.NewReader(body))
+		if hasEnv {
+			req.Header.Set("Content-Type", "text/xml; charset=utf-8")
+			req.Header.Set("SOAPAction", "")
+		}
+		for k, v := range c.extra {
+			req.Header[k] = v
+		}
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := c.client.Do(req)
+		if err != nil {
+			c.t.Fatalf("POST: %v", err)
+		}
+		return resp
+	}
+	creds, haveCreds := c.credentials()
+	auth := ""
+	if c.resendAuth {
+		auth = c.lastAuth
+	}
+	if auth == "" && haveCreds && c.preemptive {
+		auth = creds.Basic()
+	}
+	resp := send(auth)
+	if resp.StatusCode == http.StatusUnauthorized && haveCreds {
+		chs := authtest.Challenges(resp.Header)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if c.newConnAfter401 {
+			c.client.CloseIdleConnections()
+		}
+		u, _ := url.Parse(c.url)
+		a, _, err := creds.Answer(chs, http.MethodPost, u.RequestURI(), 1)
+		if err != nil {
+			c.t.Fatalf("answering %v: %v", resp.Header.Values("WWW-Authenticate"), err)
+		}
+		c.lastAuth = a
+		resp = send(a)
+	}
+	c.header = resp.Header
+	return resp
+}
+
+// credentials are what the device would answer a challenge with.
+func (c *testCPE) credentials() (authtest.Credentials, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.auth == nil {
+		return authtest.Credentials{}, false
+	}
+	cr := *c.auth
+	if u := c.params["Device.ManagementServer.Username"].Text; u != "" {
+		cr.Username, cr.Password = u, c.params["Device.ManagementServer.Password"].Text
+	}
+	return cr, true
+}
+
+// useTLS makes the device talk HTTPS with cfg.
+func (c *testCPE) useTLS(cfg *tls.Config) {
+	c.client.Transport = &http.Transport{MaxIdleConnsPerHost: 1, TLSClientConfig: cfg}
 }
 
 // session runs one CWMP session and returns the methods the ACS called.
@@ -204,6 +287,9 @@ func (c *testCPE) answer(req cwmp.Body) cwmp.Body {
 			found := false
 			for name, v := range c.params {
 				if name == n || (strings.HasSuffix(n, ".") && strings.HasPrefix(name, n)) {
+					if strings.HasSuffix(name, "Password") {
+						v.Text = "" // TR-098/181: passwords read as empty
+					}
 					out = append(out, cwmp.ParameterValue{Name: name, Value: v})
 					found = true
 				}

@@ -30,9 +30,19 @@ type acs struct {
 	mgr   *session.Manager
 	srv   *httptest.Server
 	path  string
+	h     *server.Handler
 }
 
-func startACS(t testing.TB, path string, cfg session.Config) *acs {
+// The shared bootstrap credential of test ACSs; test CPEs answer with it.
+const (
+	sharedUser     = "provisor-bootstrap"
+	sharedPassword = "bootstrap-secret"
+)
+
+// startACS starts an ACS that requires Digest (or Basic over TLS) with the
+// shared credential, as `provisor serve` does by default, unless
+// withoutAuth is given.
+func startACS(t testing.TB, path string, cfg session.Config, withoutAuth ...bool) *acs {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "provisor.db")
@@ -50,11 +60,18 @@ func startACS(t testing.TB, path string, cfg session.Config) *acs {
 	hooks.Register(hook.StageTasks, &session.Tasks{Store: st})
 	mgr := session.NewManager(cfg, st, hooks, log)
 	h := &server.Handler{Sessions: mgr, Log: log}
+	if len(withoutAuth) == 0 || !withoutAuth[0] {
+		auth, err := server.NewAuth(server.AuthConfig{SharedUsername: sharedUser, SharedPassword: sharedPassword, Store: st, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Auth = auth
+	}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnContext = h.ConnContext
 	srv.Config.ConnState = h.ConnState
 	srv.Start()
-	a := &acs{url: srv.URL + "/cwmp", store: st, mgr: mgr, srv: srv, path: path}
+	a := &acs{url: srv.URL + "/cwmp", store: st, mgr: mgr, srv: srv, path: path, h: h}
 	t.Cleanup(func() { a.stop(t) })
 	return a
 }

@@ -1,18 +1,24 @@
 // Package server is the CPE-facing HTTP endpoint: it accepts the POSTs of
 // CWMP sessions, bounds and decompresses their bodies, tracks the TCP
 // connection and cookies each came with, and hands them to the session
-// engine.
+// engine. It also guards the engine: source-address allow-lists per
+// listener, trusted-proxy handling, a per-address rate limit, and CPE
+// authentication (Digest, Basic, client certificates), which the engine
+// asks for through session.Request.Authorize once it knows which device a
+// POST is for.
 package server
 
 import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,8 +37,84 @@ type Handler struct {
 	Path string
 	Log  *slog.Logger
 
+	// Auth authenticates CPEs; nil admits every CPE, for labs and tests.
+	Auth *Auth
+	// TrustedProxies are the peers whose Forwarded and X-Forwarded-For
+	// headers say who the client is.
+	TrustedProxies []netip.Prefix
+	// RateLimit caps the requests per second from one source address (one
+	// /64 for IPv6) that do not belong to a live session, with bursts of
+	// RateBurst; beyond it: 503 with Retry-After. 0 means no limit.
+	RateLimit float64
+	RateBurst int
+	// TableSize bounds the per-address rate-limit table. Default 100000.
+	TableSize int
+	// Stats counts refusals.
+	Stats Stats
+
 	nextConn atomic.Uint64
 	conns    sync.Map // net.Conn -> *connInfo
+	initOnce sync.Once
+	limiter  *rateLimiter
+	denyLog  logGate
+	rateLog  logGate
+}
+
+// Endpoint is one listener of the CPE endpoint: plain HTTP or HTTPS, with
+// its own source-address allow-list. TR-069 CPEs are configured with one
+// URL, so each scheme gets its own port.
+type Endpoint struct {
+	// Name ("http", "https") appears in logs.
+	Name string
+	// TLS makes the endpoint HTTPS.
+	TLS *TLS
+	// Allow lists the source addresses (CIDRs) admitted; empty admits all.
+	Allow []netip.Prefix
+}
+
+type endpointKey struct{}
+
+// NewEndpointServer makes the http.Server of an endpoint; serve it on
+// Listen's listener.
+func (h *Handler) NewEndpointServer(ep *Endpoint) *http.Server {
+	srv := h.NewServer("")
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		return context.WithValue(h.ConnContext(ctx, c), endpointKey{}, ep)
+	}
+	if ep.TLS != nil {
+		srv.TLSConfig = ep.TLS.Config
+	}
+	return srv
+}
+
+// Listen wraps a TCP listener for the endpoint: connections from outside
+// its allow-list are closed at once, and HTTPS endpoints speak TLS.
+func (h *Handler) Listen(ln net.Listener, ep *Endpoint) net.Listener {
+	if len(ep.Allow) > 0 {
+		ln = &filterListener{Listener: ln, allow: ep.Allow, trusted: h.TrustedProxies, denied: &h.Stats.DeniedConns,
+			onDeny: func(a netip.Addr) {
+				if h.denyLog.allow(time.Now(), time.Second) {
+					h.logger().Warn("connection from outside the allow-list closed", "endpoint", ep.Name, "ip", a, "denied_total", h.Stats.DeniedConns.Load())
+				}
+			}}
+	}
+	if ep.TLS != nil {
+		ln = tls.NewListener(ln, ep.TLS.Config)
+	}
+	return ln
+}
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Log == nil {
+		return slog.Default()
+	}
+	return h.Log
+}
+
+func (h *Handler) init() {
+	if h.RateLimit > 0 {
+		h.limiter = newRateLimiter(h.RateLimit, h.RateBurst, h.TableSize)
+	}
 }
 
 type connInfo struct {
@@ -72,14 +154,18 @@ func (h *Handler) NewServer(addr string) *http.Server {
 		ConnState:         h.ConnState,
 		ReadHeaderTimeout: 10 * time.Second, // a CPE that cannot send headers in that time is not a CPE
 		MaxHeaderBytes:    64 << 10,
+		// Longer than any wait for a CPE's next POST; an idle connection
+		// beyond it holds memory for nothing.
+		IdleTimeout: 2 * time.Minute,
+		// Failed TLS handshakes and the like, one per scanner on the
+		// internet: useful when debugging a CPE, noise otherwise.
+		ErrorLog: slog.NewLogLogger(h.logger().Handler(), slog.LevelDebug),
 	}
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	log := h.Log
-	if log == nil {
-		log = slog.Default()
-	}
+	log := h.logger()
+	h.initOnce.Do(h.init)
 	if h.Path != "" && r.URL.Path != h.Path {
 		problem(w, http.StatusNotFound, "not found", "the CWMP endpoint is "+h.Path)
 		return
@@ -89,7 +175,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusMethodNotAllowed, "method not allowed", "CWMP sessions use POST")
 		return
 	}
+	cl := clientOf(r, h.TrustedProxies)
 	ip := remoteIP(r)
+	if cl.addr.IsValid() {
+		ip = cl.addr.String()
+	}
+	ep, _ := r.Context().Value(endpointKey{}).(*Endpoint)
+	if ep != nil && len(ep.Allow) > 0 && !contains(ep.Allow, cl.addr) {
+		// Only a proxied client gets this far: direct peers outside the
+		// list were closed at accept.
+		h.Stats.DeniedRequests.Add(1)
+		if h.denyLog.allow(time.Now(), time.Second) {
+			log.Warn("request from outside the allow-list refused", "endpoint", ep.Name, "ip", ip, "via", cl.peer)
+		}
+		w.Header().Set("Connection", "close")
+		problem(w, http.StatusForbidden, "forbidden", "source address not allowed")
+		return
+	}
+	req := &session.Request{RemoteIP: ip, Cookies: sessionCookies(r.Header.Values("Cookie"))}
+	if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
+		req.ConnID, req.ConnClosed = ci.id, ci.closed
+	}
+	if (h.Auth != nil || h.limiter != nil) && !h.Sessions.Bound(req) {
+		// Newcomers pay for the checks; a live session's own POSTs were
+		// admitted with its Inform and must not be cut off mid-session.
+		if refused := h.admit(w, cl.addr, ip); refused {
+			return
+		}
+	}
 	body, err := soap.ReadBody(r.Body, r.Header.Get("Content-Encoding"), r.Header.Get("Content-Type"), h.Limits)
 	if err != nil {
 		status := http.StatusBadRequest
@@ -104,12 +217,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem(w, status, http.StatusText(status), err.Error())
 		return
 	}
-	req := &session.Request{RemoteIP: ip, Body: body, Cookies: sessionCookies(r.Header.Values("Cookie"))}
-	if ci, ok := r.Context().Value(connKey{}).(*connInfo); ok {
-		req.ConnID, req.ConnClosed = ci.id, ci.closed
+	req.Body = body
+	if h.Auth != nil {
+		ar := &authRequest{r: r, ip: cl.addr, tls: r.TLS != nil || (cl.proxied && cl.proto == "https")}
+		if ep != nil && ep.TLS != nil && ep.TLS.ClientCerts() && r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+			ar.cert = r.TLS.PeerCertificates[0] // verified in the handshake
+		}
+		req.Authorize = func(ctx context.Context, t session.Target) (session.AuthInfo, *session.Response) {
+			return h.Auth.authorize(ctx, ar, t)
+		}
 	}
 	resp := h.Sessions.Handle(r.Context(), req)
 	hdr := w.Header()
+	for k, v := range resp.Header {
+		hdr[k] = append(hdr[k], v...)
+	}
 	if resp.SessionID != "" {
 		hdr.Set("Set-Cookie", session.CookieName+"="+resp.SessionID+"; Path=/; HttpOnly")
 	}
@@ -141,6 +263,40 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hdr.Set("Content-Length", "0")
 		w.WriteHeader(resp.Status)
 	}
+}
+
+// admit applies the per-address checks to a request that does not belong
+// to a live session; it reports true when it has refused it.
+func (h *Handler) admit(w http.ResponseWriter, addr netip.Addr, ip string) bool {
+	now := time.Now()
+	key := addrKey(addr)
+	if h.Auth != nil {
+		if wait, blocked := h.Auth.fails.blocked("ip:"+key, h.Auth.cfg.Now()); blocked {
+			h.Stats.BackedOff.Add(1)
+			if h.Auth.backoffLog.allow(now, time.Second) {
+				h.logger().Warn("address in authentication back-off; refused without checking credentials", "ip", ip, "retry_in", wait.Round(time.Second))
+			}
+			refuse(w, wait, "too many failed authentications from this address; retry later")
+			return true
+		}
+	}
+	if h.limiter != nil {
+		if ok, wait := h.limiter.allow(key, now); !ok {
+			h.Stats.RateLimited.Add(1)
+			if h.rateLog.allow(now, time.Second) {
+				h.logger().Warn("request rate limit reached; refused with 503", "ip", ip, "limited_total", h.Stats.RateLimited.Load())
+			}
+			refuse(w, wait, "too many requests from this address; retry later")
+			return true
+		}
+	}
+	return false
+}
+
+func refuse(w http.ResponseWriter, wait time.Duration, detail string) {
+	w.Header().Set("Retry-After", strconv.Itoa(retrySeconds(wait)))
+	w.Header().Set("Connection", "close")
+	problem(w, http.StatusServiceUnavailable, "service unavailable", detail)
 }
 
 // sessionCookies extracts provisor_session values from Cookie headers,

@@ -25,6 +25,10 @@ type Config struct {
 	Limits soap.Limits
 	// Profiles adjust the engine per kind of device; the first match wins.
 	Profiles []Profile
+	// MaxSessions caps the live sessions; an Inform beyond it gets 503
+	// with RetryAfter. 0 means no cap.
+	MaxSessions int
+	RetryAfter  time.Duration
 }
 
 // DefaultConfig holds the defaults.
@@ -33,6 +37,7 @@ var DefaultConfig = Config{
 	SessionTimeout:  10 * time.Minute,
 	SupersedeWait:   2 * time.Second,
 	GPVBatchSize:    32,
+	RetryAfter:      60 * time.Second,
 }
 
 func (c Config) withDefaults() Config {
@@ -48,6 +53,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.GPVBatchSize <= 0 {
 		c.GPVBatchSize = d.GPVBatchSize
+	}
+	if c.RetryAfter < time.Second {
+		c.RetryAfter = d.RetryAfter
 	}
 	return c
 }
@@ -72,6 +80,14 @@ type Profile struct {
 	ExchangeTimeout time.Duration `yaml:"exchange_timeout"`
 	// GPVBatchSize overrides the engine's for these devices.
 	GPVBatchSize int `yaml:"gpv_batch_size"`
+
+	// Auth overrides the server's authentication mode for these devices:
+	// "digest", "basic", "any", "none" (for CPEs that never send
+	// credentials) or "allow-list" (admitted by source address alone, from
+	// AllowFrom). Empty keeps the server's mode.
+	Auth string `yaml:"auth"`
+	// AllowFrom lists the CIDRs an "allow-list" profile admits.
+	AllowFrom []string `yaml:"allow_from"`
 }
 
 func (p *Profile) matches(id cwmp.DeviceID) bool {

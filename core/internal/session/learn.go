@@ -48,7 +48,11 @@ func (s *Session) learnFrom(req, resp cwmp.Body) {
 	case *cwmp.SetParameterValuesResponse:
 		if spv, ok := req.(*cwmp.SetParameterValues); ok {
 			for _, p := range spv.ParameterList {
-				np := store.ValueParam(p.Name, p.Value.Text, string(p.Value.Type), now)
+				v := p.Value.Text
+				if hiddenParam(p.Name) {
+					v = "" // what the device itself reports when read; never store a secret
+				}
+				np := store.ValueParam(p.Name, v, string(p.Value.Type), now)
 				np.SetAt = now
 				np.Writable = store.WritableYes
 				s.learn(np)
@@ -149,4 +153,16 @@ func (s *Session) persist(outcome string) {
 	if err := s.m.store.WriteSession(ctx, w); err != nil {
 		s.log.Error("storing the session failed", "err", err)
 	}
+}
+
+// hiddenParam reports whether a parameter holds a secret that TR-106 has
+// the device return as an empty string when read (passwords, Wi-Fi keys).
+func hiddenParam(name string) bool {
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	for _, suffix := range []string{"Password", "Passphrase", "PreSharedKey", "Secret"} {
+		if strings.HasSuffix(last, suffix) {
+			return true
+		}
+	}
+	return false
 }

@@ -39,6 +39,9 @@ type Request struct {
 	RemoteIP string
 	// Body is the decompressed body.
 	Body []byte
+	// Authorize, when set, decides whether the POST may go on once the
+	// device it is for is known; nil admits every POST.
+	Authorize Authorizer
 }
 
 // Response is what the HTTP layer sends back.
@@ -51,6 +54,8 @@ type Response struct {
 	Close bool
 	// Problem is a short reason for a 4xx/5xx, for logs and the body.
 	Problem string
+	// Header holds extra response headers (WWW-Authenticate).
+	Header http.Header
 }
 
 // Stats counts what the engine did; all fields are read atomically.
@@ -58,6 +63,8 @@ type Stats struct {
 	Sessions, Completed, Failed, Superseded, Refused atomic.Int64
 	Live                                             atomic.Int64
 	RPCs                                             atomic.Int64
+	// Shed counts Informs refused with 503 at the MaxSessions limit.
+	Shed atomic.Int64
 }
 
 // Manager owns the live sessions.
@@ -77,6 +84,7 @@ type Manager struct {
 	wg       sync.WaitGroup
 	baseCtx  context.Context
 	cancel   context.CancelFunc
+	shedLog  logGate
 }
 
 // NewManager makes a manager; Close ends it.
@@ -102,7 +110,12 @@ func NewManager(cfg Config, st store.Store, hooks *hook.Registry, log *slog.Logg
 func (m *Manager) Handle(ctx context.Context, r *Request) *Response {
 	env, err := soap.Decode(r.Body, m.cfg.Limits)
 	if err != nil {
-		s := m.find(r, nil)
+		s, bound := m.find(r, nil)
+		if r.Authorize != nil && !bound {
+			// Only the session's own connection or cookie may end it:
+			// anyone else's garbage must not.
+			s = nil
+		}
 		if s != nil {
 			s.log.Warn("undecodable message from device; ending session", "err", err)
 			s.kill(errors.New("undecodable message: " + err.Error()))
@@ -119,7 +132,7 @@ func (m *Manager) Handle(ctx context.Context, r *Request) *Response {
 			return m.startSession(ctx, r, env, in)
 		}
 	}
-	s := m.find(r, env)
+	s, bound := m.find(r, env)
 	if s == nil {
 		if env == nil {
 			// An empty POST nobody waits for, typically after a restart:
@@ -130,7 +143,23 @@ func (m *Manager) Handle(ctx context.Context, r *Request) *Response {
 		m.log.Warn("message before Inform", "remote", r.RemoteIP, "method", env.Body.Method())
 		return &Response{Status: http.StatusBadRequest, Problem: "no session: the first message of a session must be an Inform", Close: true}
 	}
+	if r.Authorize != nil {
+		t := Target{DeviceID: s.deviceID, Device: s.inform.DeviceID, Profile: s.profile, Bound: bound, Session: s.auth}
+		if _, deny := r.Authorize(ctx, t); deny != nil {
+			return deny
+		}
+	}
 	return s.deliver(ctx, r, env)
+}
+
+// Bound reports whether a POST comes on the connection or with the cookie
+// of a live session, which the HTTP layer uses to spare a session's own
+// POSTs the checks meant for newcomers.
+func (m *Manager) Bound(r *Request) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, bound := m.boundSession(r)
+	return bound
 }
 
 // find correlates a POST with its session: by TCP connection first, then by
@@ -139,35 +168,44 @@ func (m *Manager) Handle(ctx context.Context, r *Request) *Response {
 // there waits for it. When the connection and a cookie name different live
 // sessions, the cookie wins: one connection carrying several devices' POSTs
 // is a proxy or pool multiplexing them, and only the cookie is the
-// device's own.
-func (m *Manager) find(r *Request, env *cwmp.Envelope) *Session {
+// device's own. bound is set when the cookie or the connection matched.
+func (m *Manager) find(r *Request, env *cwmp.Envelope) (s *Session, bound bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, c := range r.Cookies {
-		if s := m.byID[c]; s != nil && !s.isDone() {
-			return s
-		}
-	}
-	if r.ConnID != 0 {
-		if s := m.byConn[r.ConnID]; s != nil && !s.isDone() {
-			return s
-		}
+	if s, ok := m.boundSession(r); ok {
+		return s, true
 	}
 	if env != nil && env.Header.HasID {
 		if s := m.byMsgID[env.Header.ID]; s != nil && !s.isDone() {
-			return s
+			return s, false
 		}
 	}
 	var found *Session
 	for _, s := range m.byDevice {
 		if s.remoteIP == r.RemoteIP && s.waiting.Load() && !s.isDone() {
 			if found != nil {
-				return nil // ambiguous: refuse to guess
+				return nil, false // ambiguous: refuse to guess
 			}
 			found = s
 		}
 	}
-	return found
+	return found, false
+}
+
+// boundSession finds the live session by cookie, then by connection; m.mu
+// is held.
+func (m *Manager) boundSession(r *Request) (*Session, bool) {
+	for _, c := range r.Cookies {
+		if s := m.byID[c]; s != nil && !s.isDone() {
+			return s, true
+		}
+	}
+	if r.ConnID != 0 {
+		if s := m.byConn[r.ConnID]; s != nil && !s.isDone() {
+			return s, true
+		}
+	}
+	return nil, false
 }
 
 func (m *Manager) startSession(ctx context.Context, r *Request, env *cwmp.Envelope, in *cwmp.Inform) *Response {
@@ -178,6 +216,20 @@ func (m *Manager) startSession(ctx context.Context, r *Request, env *cwmp.Envelo
 	}
 	deviceID := store.DeviceIDFrom(id.OUI, id.ProductClass, id.SerialNumber)
 	log := m.log.With("device", deviceID)
+	prof := m.cfg.profileFor(id)
+	// Shed before authenticating: an overloaded server has no CPU to spare
+	// for checking credentials it cannot serve.
+	if m.full() && !m.hasLive(deviceID) {
+		return m.shed(deviceID)
+	}
+	var auth AuthInfo
+	if r.Authorize != nil {
+		a, deny := r.Authorize(ctx, Target{DeviceID: deviceID, Device: id, Profile: prof, Inform: true})
+		if deny != nil {
+			return deny
+		}
+		auth = a
+	}
 
 	// One live session per device.
 	for attempt := 0; ; attempt++ {
@@ -188,7 +240,11 @@ func (m *Manager) startSession(ctx context.Context, r *Request, env *cwmp.Envelo
 		}
 		old := m.byDevice[deviceID]
 		if old == nil || old.isDone() {
-			s := m.newSession(deviceID, r, env, in, log)
+			if old == nil && m.full() {
+				m.mu.Unlock()
+				return m.shed(deviceID)
+			}
+			s := m.newSession(deviceID, r, env, in, prof, auth, log)
 			m.mu.Unlock()
 			return s.deliver(ctx, r, env)
 		}
@@ -222,14 +278,21 @@ func (m *Manager) faultResponse(env *cwmp.Envelope, code cwmp.FaultCode, msg str
 	return &Response{Status: http.StatusInternalServerError, Body: soap.Encode(nil, out, soap.Options{}), Problem: msg}
 }
 
+// hasLive reports whether the device has a live session.
+func (m *Manager) hasLive(deviceID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.byDevice[deviceID]
+	return s != nil && !s.isDone()
+}
+
 // newSession registers a session; m.mu is held.
-func (m *Manager) newSession(deviceID string, r *Request, env *cwmp.Envelope, in *cwmp.Inform, log *slog.Logger) *Session {
+func (m *Manager) newSession(deviceID string, r *Request, env *cwmp.Envelope, in *cwmp.Inform, prof Profile, auth AuthInfo, log *slog.Logger) *Session {
 	sid := newID()
 	ctx, cancel := context.WithTimeout(m.baseCtx, m.cfg.SessionTimeout)
-	prof := m.cfg.profileFor(in.DeviceID)
 	s := &Session{
 		m: m, id: sid, deviceID: deviceID, inform: in, env: env,
-		remoteIP: r.RemoteIP, profile: prof,
+		remoteIP: r.RemoteIP, profile: prof, auth: auth,
 		inbox: make(chan *exchange), done: make(chan struct{}), killed: make(chan struct{}),
 		ctx: ctx, cancel: cancel, start: time.Now(),
 		log:      log.With("session", sid),

@@ -42,6 +42,7 @@ type Session struct {
 	env      *cwmp.Envelope // the Inform's envelope
 	remoteIP string
 	profile  Profile
+	auth     AuthInfo
 	log      *slog.Logger
 	start    time.Time
 	exchange time.Duration

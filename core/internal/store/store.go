@@ -22,6 +22,7 @@ type Store interface {
 	TaskStore
 	FaultStore
 	DataStore
+	CredentialStore
 
 	// WriteSession applies everything a session learned in one atomic
 	// write: device upsert, parameter merge, session, events and faults.
