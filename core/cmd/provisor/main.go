@@ -18,6 +18,7 @@ import (
 
 	"github.com/provisor/provisor/core/internal/config"
 	"github.com/provisor/provisor/core/internal/hook"
+	"github.com/provisor/provisor/core/internal/script"
 	"github.com/provisor/provisor/core/internal/server"
 	"github.com/provisor/provisor/core/internal/session"
 	"github.com/provisor/provisor/core/internal/soap"
@@ -31,6 +32,8 @@ const usage = `Provisor, a TR-069 / CWMP auto-configuration server.
 
 Usage:
   provisor serve [--config FILE]   run the ACS
+  provisor script check [DIR]      check the provisioning scripts
+  provisor script test FILE|DIR    run scripts against a simulated device
   provisor version                 print the version
 
 Run 'provisor serve --help' for the settings.
@@ -45,6 +48,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:], os.Stdout, os.Stderr)
+	case "script":
+		err = scriptCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "version", "--version":
 		fmt.Println("provisor", version)
 	case "help", "-h", "--help":
@@ -124,6 +129,11 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		hooks.Register(hook.StageBuiltin, &session.RotateCredential{Store: st, Realm: cfg.AuthRealm})
 	}
 	hooks.Register(hook.StageBuiltin, session.Discovery{})
+	scripts, err := startScripts(ctx, cfg, st, log)
+	if err != nil {
+		return err
+	}
+	hooks.Register(hook.StageScripts, scripts)
 	hooks.Register(hook.StageTasks, &session.Tasks{Store: st})
 	auth, err := newAuth(cfg, st, hooks, log)
 	if err != nil {
@@ -292,4 +302,26 @@ func newAuth(cfg config.Config, st *sqlite.DB, hooks *hook.Registry, log *slog.L
 	log.Info("CPE authentication", "mode", cfg.AuthMode, "realm", auth.Realm(), "shared_credential", ac.SharedPassword != "",
 		"rotate_on_bootstrap", cfg.AuthRotateOnBootstrap && ac.SharedPassword != "", "providers", len(ac.Providers))
 	return auth, nil
+}
+
+// startScripts loads the provisioning scripts and watches their directory
+// for changes. A broken file is reported and left out; the others run.
+func startScripts(ctx context.Context, cfg config.Config, st *sqlite.DB, log *slog.Logger) (*script.Engine, error) {
+	secret, err := script.LoadSecret(filepath.Join(cfg.DataDir, "script.secret"))
+	if err != nil {
+		return nil, err
+	}
+	policy, err := script.ParseErrorPolicy(cfg.ScriptOnError)
+	if err != nil {
+		return nil, err
+	}
+	eng := script.New(script.Options{
+		Dir: cfg.ScriptsDir, Store: st, Logger: log.With("component", "scripts"), Secret: secret,
+		HandlerBudget: cfg.ScriptHandlerBudget, SessionBudget: cfg.ScriptSessionBudget, OnError: policy,
+	})
+	if _, err := eng.Load(); err != nil {
+		return nil, err
+	}
+	go eng.Watch(ctx)
+	return eng, nil
 }

@@ -43,6 +43,11 @@ type Config struct {
 	HistorySessions int
 	HistoryEvents   int
 
+	ScriptsDir          string
+	ScriptHandlerBudget time.Duration
+	ScriptSessionBudget time.Duration
+	ScriptOnError       string
+
 	Profiles []session.Profile
 
 	// CPE-facing security (see docs/configuration.md, "Security").
@@ -166,6 +171,10 @@ var Keys = []Key{
 	numKey("limits.max_elements", "300000", "most elements in one CPE message", func(c *Config) *int { return &c.MaxElements }),
 	numKey("limits.max_attributes", "32", "most attributes on one element", func(c *Config) *int { return &c.MaxAttributes }),
 	numKey("history.sessions", "20", "session records kept per device", func(c *Config) *int { return &c.HistorySessions }),
+	strKey("scripts.dir", "./scripts", "directory of the provisioning scripts; changes load without a restart", func(c *Config) *string { return &c.ScriptsDir }),
+	durKey("scripts.handler_budget", "2s", "JavaScript time one script handler may use; waiting for the device does not count", func(c *Config) *time.Duration { return &c.ScriptHandlerBudget }),
+	durKey("scripts.session_budget", "10s", "JavaScript time all script handlers of one session may use", func(c *Config) *time.Duration { return &c.ScriptSessionBudget }),
+	strKey("scripts.on_error", "continue", "continue, or fault: skip the session's other script handlers and record a device fault", func(c *Config) *string { return &c.ScriptOnError }),
 	numKey("history.events", "50", "event records kept per device", func(c *Config) *int { return &c.HistoryEvents }),
 	numKey("limits.max_string_len", "262144", "longest text or attribute value, in bytes", func(c *Config) *int { return &c.MaxStringLen }),
 

@@ -442,6 +442,7 @@ func (s *Session) Call(ctx context.Context, req cwmp.Body) (cwmp.Body, error) {
 	switch b := ex.env.Body.(type) {
 	case *cwmp.Fault:
 		s.recordFault(req.Method(), b)
+		s.m.hooks.NotifyFault(ctx, s, req, b)
 		return nil, b
 	case nil:
 		return nil, fmt.Errorf("device sent an empty Body instead of answering %s", req.Method())
@@ -455,6 +456,9 @@ func (s *Session) Call(ctx context.Context, req cwmp.Body) (cwmp.Body, error) {
 // learned, and lets the device start a new session.
 func (s *Session) finish(outcome string) {
 	s.phase.Store(int32(phaseDone))
+	if s.dev.ID != "" {
+		s.m.hooks.NotifyEnd(s.ctx, s, hook.Ending{Outcome: outcome, Errors: s.errs})
+	}
 	// Write before the final reply: when the CPE sees its session end,
 	// everything the session learned is durable.
 	if s.dev.ID != "" {
