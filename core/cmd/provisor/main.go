@@ -34,6 +34,7 @@ Usage:
   provisor serve [--config FILE]   run the ACS
   provisor script check [DIR]      check the provisioning scripts
   provisor script test FILE|DIR    run scripts against a simulated device
+  provisor device|task|file|token  use the northbound API ('provisor device help')
   provisor version                 print the version
 
 Run 'provisor serve --help' for the settings.
@@ -48,6 +49,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:], os.Stdout, os.Stderr)
+	case "device", "task", "file", "token":
+		err = runCLI(os.Args[1:], os.Stdout, os.Stderr)
 	case "script":
 		err = scriptCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "version", "--version":
@@ -135,6 +138,22 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	}
 	hooks.Register(hook.StageScripts, scripts)
 	hooks.Register(hook.StageTasks, &session.Tasks{Store: st})
+	api, err := openAPI(ctx, apiSettings{
+		Listen: cfg.APIListen, TLSCert: cfg.APITLSCert, TLSKey: cfg.APITLSKey, OnlineWindow: cfg.APIOnlineWindow,
+		Webhooks: splitList(cfg.APIWebhooks), WebhookSecret: cfg.APIWebhookSecret, AutoPromoteAfter: cfg.APIAutoPromoteAfter,
+		FilesDir: cfg.FilesDir, FilesBaseURL: cfg.FilesBaseURL, FilesURLTTL: cfg.FilesURLTTL, FilesMaxUpload: cfg.FilesMaxUpload,
+		ConnReqTimeout: cfg.ConnReqTimeout, ConnReqPerDevice: cfg.ConnReqPerDevice, ConnReqRate: cfg.ConnReqRate,
+		ConnReqUsername: cfg.ConnReqUsername, ConnReqPassword: cfg.ConnReqPassword,
+	}, cfg.DataDir, st, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if !ok {
+			_ = api.Close(context.Background())
+		}
+	}()
+	api.RegisterHooks(hooks)
 	auth, err := newAuth(cfg, st, hooks, log)
 	if err != nil {
 		return err
@@ -147,6 +166,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	trusted, _ := server.ParsePrefixes(cfg.TrustedProxies) // validated by config
 	h := &server.Handler{Sessions: mgr, Limits: limits, Path: cfg.Path, Log: log, Auth: auth,
 		TrustedProxies: trusted, RateLimit: cfg.IPRate, RateBurst: cfg.IPBurst, TableSize: cfg.TableSize}
+	api.WatchSessions(mgr)
 
 	type endpoint struct {
 		ep  *server.Endpoint
@@ -162,6 +182,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		}
 		ep := &server.Endpoint{Name: name, TLS: t, Allow: allow}
 		srv := h.NewEndpointServer(ep)
+		srv.Handler = api.CPEHandler(srv.Handler)
 		started = append(started, srv)
 		eps = append(eps, endpoint{ep, ln, srv})
 		return nil
@@ -214,6 +235,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			}
 		}()
 	}
+	if err := api.Listen(); err != nil {
+		return err
+	}
+	if a := api.Addr(); a != nil {
+		attrs = append(attrs, "api", a.String())
+	}
 	log.Info("provisor listening", attrs...)
 	errc := make(chan error, len(eps))
 	for _, e := range eps {
@@ -226,6 +253,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	var serveErr error
 	select {
 	case serveErr = <-errc:
+	case serveErr = <-api.Err():
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "live_sessions", mgr.Live())
@@ -234,6 +262,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	// Sessions first: their CPEs are mid-conversation, and each writes
 	// what it learned when it ends. Then the listeners, then the store.
 	merr := mgr.Close(sctx)
+	if err := api.Close(sctx); err != nil {
+		log.Warn("API shutdown", "err", err)
+	}
 	for _, e := range eps {
 		_ = e.srv.Shutdown(sctx)
 	}
@@ -324,4 +355,15 @@ func startScripts(ctx context.Context, cfg config.Config, st *sqlite.DB, log *sl
 	}
 	go eng.Watch(ctx)
 	return eng, nil
+}
+
+// splitList reads a comma-separated setting, ignoring empty entries.
+func splitList(s string) []string {
+	var out []string
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
 }

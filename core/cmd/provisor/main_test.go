@@ -52,7 +52,7 @@ type child struct {
 func startChild(t *testing.T, dir string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PROVISOR_TEST_SERVE=1", "PROVISOR_LISTEN=127.0.0.1:0", "PROVISOR_DATA_DIR="+dir, "PROVISOR_SESSION_EXCHANGE_TIMEOUT=5s")
+	cmd.Env = append(os.Environ(), "PROVISOR_TEST_SERVE=1", "PROVISOR_LISTEN=127.0.0.1:0", "PROVISOR_API_LISTEN=127.0.0.1:0", "PROVISOR_DATA_DIR="+dir, "PROVISOR_SESSION_EXCHANGE_TIMEOUT=5s")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -232,6 +232,7 @@ func TestServeHelp(t *testing.T) {
 func TestRunStopsOnCancel(t *testing.T) {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.APIListen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Database = filepath.Join(cfg.DataDir, "p.db")
 	ctx, cancel := context.WithCancel(context.Background())

@@ -85,6 +85,7 @@ func serveInProcess(t *testing.T, cfg config.Config, n int) ([]string, *syncBuff
 func securityConfig(t *testing.T) config.Config {
 	cfg := config.Default()
 	cfg.Listen = "127.0.0.1:0"
+	cfg.APIListen = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.Database = filepath.Join(cfg.DataDir, "provisor.db")
 	cfg.ShutdownTimeout = 5 * time.Second

@@ -43,6 +43,17 @@ type Config struct {
 	HistorySessions int
 	HistoryEvents   int
 
+	APIListen, APITLSCert, APITLSKey string
+	APIOnlineWindow                  time.Duration
+	APIWebhooks, APIWebhookSecret    string
+	APIAutoPromoteAfter              int
+	FilesDir, FilesBaseURL           string
+	FilesURLTTL                      time.Duration
+	FilesMaxUpload                   int64
+	ConnReqTimeout, ConnReqPerDevice time.Duration
+	ConnReqRate                      float64
+	ConnReqUsername, ConnReqPassword string
+
 	ScriptsDir          string
 	ScriptHandlerBudget time.Duration
 	ScriptSessionBudget time.Duration
@@ -171,6 +182,22 @@ var Keys = []Key{
 	numKey("limits.max_elements", "300000", "most elements in one CPE message", func(c *Config) *int { return &c.MaxElements }),
 	numKey("limits.max_attributes", "32", "most attributes on one element", func(c *Config) *int { return &c.MaxAttributes }),
 	numKey("history.sessions", "20", "session records kept per device", func(c *Config) *int { return &c.HistorySessions }),
+	strKey("api.listen", ":7557", "address of the northbound API; empty runs no API", func(c *Config) *string { return &c.APIListen }),
+	strKey("api.tls_cert", "", "PEM certificate: the API serves HTTPS when this and api.tls_key are set", func(c *Config) *string { return &c.APITLSCert }),
+	strKey("api.tls_key", "", "the API certificate's private key", func(c *Config) *string { return &c.APITLSKey }),
+	durKey("api.online_window", "0s", "a device informed within this counts as online; 0s: its own periodic inform interval plus 10%", func(c *Config) *time.Duration { return &c.APIOnlineWindow }),
+	strKey("api.webhooks", "", "comma-separated URLs that receive every event as a signed JSON POST", func(c *Config) *string { return &c.APIWebhooks }),
+	strKey("api.webhook_secret", "", "HMAC-SHA256 key of webhook signatures; required with api.webhooks", func(c *Config) *string { return &c.APIWebhookSecret }),
+	numKey("api.auto_promote_after", "0", "promote a parameter to an index after this many queries read trees to filter on it; 0 never", func(c *Config) *int { return &c.APIAutoPromoteAfter }),
+	strKey("files.dir", "", "directory of stored files; empty means <data_dir>/files", func(c *Config) *string { return &c.FilesDir }),
+	strKey("files.base_url", "", "how devices reach the CPE listener, e.g. https://acs.example.net:7547 (Download and Upload tasks need it)", func(c *Config) *string { return &c.FilesBaseURL }),
+	durKey("files.url_ttl", "168h", "validity of file URLs put into tasks", func(c *Config) *time.Duration { return &c.FilesURLTTL }),
+	numKey("files.max_upload_bytes", "67108864", "largest file a device may upload (larger: 413)", func(c *Config) *int64 { return &c.FilesMaxUpload }),
+	durKey("connreq.timeout", "3s", "wait for a device to answer a connection request", func(c *Config) *time.Duration { return &c.ConnReqTimeout }),
+	durKey("connreq.per_device_interval", "5s", "least time between two connection requests to one device", func(c *Config) *time.Duration { return &c.ConnReqPerDevice }),
+	floatKey("connreq.rate", "50", "connection requests per second across all devices", func(c *Config) *float64 { return &c.ConnReqRate }),
+	strKey("connreq.username", "", "connection request user name for devices without their own ({serial} and {id} expand)", func(c *Config) *string { return &c.ConnReqUsername }),
+	strKey("connreq.password", "", "connection request password for devices without their own", func(c *Config) *string { return &c.ConnReqPassword }),
 	strKey("scripts.dir", "./scripts", "directory of the provisioning scripts; changes load without a restart", func(c *Config) *string { return &c.ScriptsDir }),
 	durKey("scripts.handler_budget", "2s", "JavaScript time one script handler may use; waiting for the device does not count", func(c *Config) *time.Duration { return &c.ScriptHandlerBudget }),
 	durKey("scripts.session_budget", "10s", "JavaScript time all script handlers of one session may use", func(c *Config) *time.Duration { return &c.ScriptSessionBudget }),

@@ -113,6 +113,9 @@ func (w *wtx) mergeParams(rid int64, deviceID string, upserts []store.Param, del
 		return err
 	}
 	db.stats.paramWrites.Add(1)
+	if err := w.indexTree(rid, deviceID, next, res); err != nil {
+		return err
+	}
 
 	var d store.Device
 	if store.Promote(&d, res.Changed) {

@@ -1,0 +1,5 @@
+//go:build race
+
+package nbi
+
+const raceEnabled = true
