@@ -13,11 +13,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/provisor/provisor/core/internal/config"
 	"github.com/provisor/provisor/core/internal/hook"
+	"github.com/provisor/provisor/core/internal/pluginhost"
 	"github.com/provisor/provisor/core/internal/script"
 	"github.com/provisor/provisor/core/internal/server"
 	"github.com/provisor/provisor/core/internal/session"
@@ -35,6 +38,9 @@ Usage:
   provisor script check [DIR]      check the provisioning scripts
   provisor script test FILE|DIR    run scripts against a simulated device
   provisor device|task|file|token  use the northbound API ('provisor device help')
+  provisor sim --acs URL [flags]   simulate CPEs against an ACS ('provisor sim --help')
+  provisor bench [--short]         start a fresh ACS on loopback and run the load scenarios
+  provisor plugin list|check       list or verify plugins (-dir DIR)
   provisor version                 print the version
 
 Run 'provisor serve --help' for the settings.
@@ -51,6 +57,12 @@ func main() {
 		err = serve(os.Args[2:], os.Stdout, os.Stderr)
 	case "device", "task", "file", "token":
 		err = runCLI(os.Args[1:], os.Stdout, os.Stderr)
+	case "sim":
+		err = simCmd(os.Args[2:], os.Stdout, os.Stderr)
+	case "bench":
+		err = benchCmd(os.Args[2:], os.Stdout, os.Stderr)
+	case "plugin":
+		err = pluginCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "script":
 		err = scriptCmd(os.Args[2:], os.Stdout, os.Stderr)
 	case "version", "--version":
@@ -154,6 +166,25 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		}
 	}()
 	api.RegisterHooks(hooks)
+	// Plugins before the credential providers are collected, since a
+	// plugin may vouch for its devices' credentials.
+	plugins, perr := pluginhost.Start(ctx, pluginhost.Options{
+		Dir: cfg.PluginsDir, Logger: log, Store: st, HostVersion: version,
+		CallTimeout: cfg.PluginCallTimeout, Config: cfg.PluginConfig,
+		Files:   pluginhost.FromFileStore(api.files, st),
+		OnStart: func(p *pluginhost.Plugin) { registerPluginFunctions(scripts, p, log) },
+	})
+	if perr != nil {
+		log.Warn("some plugins were not loaded", "err", perr) // the others run
+	}
+	if plugins != nil {
+		defer func() {
+			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = plugins.Close(c)
+		}()
+		plugins.Register(hooks)
+	}
 	auth, err := newAuth(cfg, st, hooks, log)
 	if err != nil {
 		return err
@@ -161,7 +192,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	mgr := session.NewManager(session.Config{
 		ExchangeTimeout: cfg.ExchangeTimeout, SessionTimeout: cfg.SessionTimeout,
 		SupersedeWait: cfg.SupersedeWait, GPVBatchSize: cfg.GPVBatchSize,
-		Limits: limits, Profiles: cfg.Profiles, MaxSessions: cfg.MaxSessions, RetryAfter: cfg.RetryAfter,
+		Limits: limits, Profiles: pluginProfiles(cfg.Profiles, plugins), MaxSessions: cfg.MaxSessions, RetryAfter: cfg.RetryAfter,
 	}, st, hooks, log)
 	trusted, _ := server.ParsePrefixes(cfg.TrustedProxies) // validated by config
 	h := &server.Handler{Sessions: mgr, Limits: limits, Path: cfg.Path, Log: log, Auth: auth,
@@ -364,6 +395,16 @@ func splitList(s string) []string {
 		if part = strings.TrimSpace(part); part != "" {
 			out = append(out, part)
 		}
+	}
+	return out
+}
+
+// pluginProfiles adds the device profiles plugins announce after the
+// configured ones, so that an operator's profile wins.
+func pluginProfiles(configured []session.Profile, plugins *pluginhost.Host) []session.Profile {
+	out := slices.Clone(configured)
+	if plugins != nil {
+		out = append(out, plugins.SessionProfiles()...)
 	}
 	return out
 }

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -53,6 +54,12 @@ type Config struct {
 	ConnReqTimeout, ConnReqPerDevice time.Duration
 	ConnReqRate                      float64
 	ConnReqUsername, ConnReqPassword string
+
+	PluginsDir        string
+	PluginCallTimeout time.Duration
+	// PluginConfig holds each plugin's own settings (plugins.config.<id>
+	// in the file) as JSON.
+	PluginConfig map[string]json.RawMessage
 
 	ScriptsDir          string
 	ScriptHandlerBudget time.Duration
@@ -198,6 +205,8 @@ var Keys = []Key{
 	floatKey("connreq.rate", "50", "connection requests per second across all devices", func(c *Config) *float64 { return &c.ConnReqRate }),
 	strKey("connreq.username", "", "connection request user name for devices without their own ({serial} and {id} expand)", func(c *Config) *string { return &c.ConnReqUsername }),
 	strKey("connreq.password", "", "connection request password for devices without their own", func(c *Config) *string { return &c.ConnReqPassword }),
+	strKey("plugins.dir", "", "directory of plugin folders with plugin.json manifests; empty means no plugins (make run uses bin/plugins)", func(c *Config) *string { return &c.PluginsDir }),
+	durKey("plugins.call_timeout", "10s", "time a plugin may take for one call, waiting for the device not counted", func(c *Config) *time.Duration { return &c.PluginCallTimeout }),
 	strKey("scripts.dir", "./scripts", "directory of the provisioning scripts; changes load without a restart", func(c *Config) *string { return &c.ScriptsDir }),
 	durKey("scripts.handler_budget", "2s", "JavaScript time one script handler may use; waiting for the device does not count", func(c *Config) *time.Duration { return &c.ScriptHandlerBudget }),
 	durKey("scripts.session_budget", "10s", "JavaScript time all script handlers of one session may use", func(c *Config) *time.Duration { return &c.ScriptSessionBudget }),
@@ -229,7 +238,7 @@ var Keys = []Key{
 	numKey("auth.failure_limit_ip", "50", "failed authentications from one address (IPv6: /64) before back-off", func(c *Config) *int { return &c.AuthFailureLimitIP }),
 	durKey("auth.backoff", "1s", "first back-off after the failure limit; it doubles with each further failure", func(c *Config) *time.Duration { return &c.AuthBackoff }),
 	durKey("auth.backoff_max", "10m", "longest back-off", func(c *Config) *time.Duration { return &c.AuthBackoffMax }),
-	numKey("limits.max_sessions", "10000", "live sessions; an Inform beyond them gets 503 (0: no limit)", func(c *Config) *int { return &c.MaxSessions }),
+	numKey("limits.max_sessions", "1000", "live sessions; an Inform beyond them gets 503 (0: no limit)", func(c *Config) *int { return &c.MaxSessions }),
 	durKey("limits.retry_after", "60s", "Retry-After sent with 503 when the session limit is reached", func(c *Config) *time.Duration { return &c.RetryAfter }),
 	floatKey("limits.ip_rate", "20", "requests per second from one address outside live sessions (0: no limit)", func(c *Config) *float64 { return &c.IPRate }),
 	numKey("limits.ip_burst", "100", "burst allowed above limits.ip_rate", func(c *Config) *int { return &c.IPBurst }),
@@ -306,6 +315,20 @@ func (c *Config) applyYAML(data []byte) error {
 	}
 	profiles, hasProfiles := raw["profiles"]
 	delete(raw, "profiles")
+	// Each plugin's settings are its own business: they go to it as JSON.
+	if pl, ok := raw["plugins"].(map[string]any); ok {
+		if pc, ok := pl["config"].(map[string]any); ok {
+			c.PluginConfig = map[string]json.RawMessage{}
+			for id, v := range pc {
+				b, err := json.Marshal(v)
+				if err != nil {
+					return fmt.Errorf("plugins.config.%s: %w", id, err)
+				}
+				c.PluginConfig[id] = b
+			}
+			delete(pl, "config")
+		}
+	}
 	walk("", raw)
 	known := map[string]Key{}
 	for _, k := range Keys {

@@ -68,7 +68,7 @@ profiles:
 		{"bad yaml", write("bad.yaml", "listen: [\n"), nil, nil, "bad.yaml"},
 		{"security defaults", "", nil, func(t *testing.T, c Config) {
 			if c.AuthMode != "any" || !c.AuthShared || !c.AuthRotateOnBootstrap || c.AuthAllowBasicWithoutTLS ||
-				c.AuthUsername != "provisor-bootstrap" || c.AuthPassword != "" || !c.TLSSessionTickets || c.MaxSessions != 10000 || c.IPRate != 20 {
+				c.AuthUsername != "provisor-bootstrap" || c.AuthPassword != "" || !c.TLSSessionTickets || c.MaxSessions != 1000 || c.IPRate != 20 {
 				t.Fatalf("%+v", c)
 			}
 		}, ""},

@@ -182,7 +182,10 @@ func (m *Manager) find(r *Request, env *cwmp.Envelope) (s *Session, bound bool) 
 	}
 	var found *Session
 	for _, s := range m.byDevice {
-		if s.remoteIP == r.RemoteIP && s.waiting.Load() && !s.isDone() {
+		// Any live session from that address qualifies, not only one already
+		// waiting: the CPE's empty POST may arrive before the session's
+		// goroutine is back to waiting for it.
+		if s.remoteIP == r.RemoteIP && !s.isDone() {
 			if found != nil {
 				return nil, false // ambiguous: refuse to guess
 			}

@@ -58,7 +58,6 @@ type Session struct {
 
 	connID     atomic.Uint64
 	connClosed atomic.Pointer[<-chan struct{}]
-	waiting    atomic.Bool // waiting for the CPE's next POST
 	phase      atomic.Int32
 
 	// Owned by the session goroutine.
@@ -148,8 +147,6 @@ func (s *Session) waitDone(ctx context.Context, d time.Duration) {
 
 // next waits for the CPE's next POST, for at most the exchange timeout.
 func (s *Session) next() (*exchange, error) {
-	s.waiting.Store(true)
-	defer s.waiting.Store(false)
 	t := time.NewTimer(s.exchange)
 	defer t.Stop()
 	select {

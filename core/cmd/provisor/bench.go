@@ -1,0 +1,386 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/provisor/provisor/core/internal/config"
+	"github.com/provisor/provisor/core/internal/sim"
+)
+
+const benchUsage = `Usage: provisor bench [flags]
+
+Runs the standard load scenarios, each against a fresh 'provisor serve' on
+loopback (a child process, so that its CPU time is measured apart from the
+simulator's):
+
+  periodic-closed-loop  100 known devices, each starting its next periodic
+                        session as soon as one ends
+  periodic-500x10s      500 devices informing every 10s (±10%)
+  first-contact         2,000 new devices, 50 at a time, each bootstrapping
+                        with full discovery of its ~870 parameters
+  boot-storm            10,000 new devices booting at the same instant
+
+The ACS authenticates the devices with Digest and the shared bootstrap
+credential, which it rotates to a per-device one at 0 BOOTSTRAP; its
+per-address limits (limits.ip_rate, auth.failure_limit_ip) are lifted, since
+every simulated device comes from 127.0.0.1. Traffic goes to loopback only,
+and every scenario has a hard time cap. BENCH_SHORT=1 (or --short) runs a
+small version of each in a few seconds.
+
+Flags:
+`
+
+// loadScenario is one standard benchmark.
+type loadScenario struct {
+	name string
+	cfg  sim.Config
+	run  sim.RunOptions
+}
+
+func loadScenarios(short bool) []loadScenario {
+	tr181, _ := sim.LookupProfile("tr181")
+	base := sim.Config{Profile: tr181, Timeout: 30 * time.Second, LoopbackOnly: true, Seed: 1}
+	with := func(f func(c *sim.Config)) sim.Config { c := base; f(&c); return c }
+	if short {
+		return []loadScenario{
+			{"periodic-closed-loop", with(func(c *sim.Config) { c.Devices, c.Mode = 10, sim.ModeClosed }),
+				sim.RunOptions{Settle: true, Duration: 300 * time.Millisecond, MaxDuration: 30 * time.Second}},
+			{"periodic-500x10s", with(func(c *sim.Config) {
+				c.Devices, c.Mode, c.Interval, c.Jitter, c.Ramp = 10, sim.ModePeriodic, time.Second, 0.1, 200*time.Millisecond
+			}), sim.RunOptions{Settle: true, Duration: time.Second, MaxDuration: 30 * time.Second}},
+			{"first-contact", with(func(c *sim.Config) {
+				c.Devices, c.Mode, c.SessionsPerDevice, c.MaxInflight = 8, sim.ModeManual, 1, 4
+			}), sim.RunOptions{MaxDuration: 30 * time.Second}},
+			{"boot-storm", with(func(c *sim.Config) {
+				c.Devices, c.Mode, c.SessionsPerDevice, c.RetryMin = 30, sim.ModeManual, 1, 200*time.Millisecond
+			}), sim.RunOptions{MaxDuration: 30 * time.Second}},
+		}
+	}
+	return []loadScenario{
+		{"periodic-closed-loop", with(func(c *sim.Config) { c.Devices, c.Mode = 100, sim.ModeClosed }),
+			sim.RunOptions{Warmup: 3 * time.Second, Settle: true, Duration: 20 * time.Second, MaxDuration: 2 * time.Minute}},
+		{"periodic-500x10s", with(func(c *sim.Config) {
+			c.Devices, c.Mode, c.Interval, c.Jitter, c.Ramp = 500, sim.ModePeriodic, 10*time.Second, 0.1, 10*time.Second
+		}), sim.RunOptions{Warmup: 12 * time.Second, Settle: true, Duration: 30 * time.Second, MaxDuration: 2 * time.Minute}},
+		{"first-contact", with(func(c *sim.Config) {
+			c.Devices, c.Mode, c.SessionsPerDevice, c.MaxInflight = 2000, sim.ModeManual, 1, 50
+		}), sim.RunOptions{MaxDuration: 5 * time.Minute}},
+		{"boot-storm", with(func(c *sim.Config) {
+			c.Devices, c.Mode, c.SessionsPerDevice, c.MaxInflight = 10000, sim.ModeManual, 1, 10000
+		}), sim.RunOptions{MaxDuration: 2 * time.Minute}},
+	}
+}
+
+// benchResult is the JSON output of a bench run.
+type benchResult struct {
+	Machine struct {
+		CPUs int    `json:"cpus"`
+		Go   string `json:"go"`
+		OS   string `json:"os"`
+		Arch string `json:"arch"`
+	} `json:"machine"`
+	Short     bool          `json:"short"`
+	Scenarios []*sim.Report `json:"scenarios"`
+}
+
+// acsProcess is an ACS started for one scenario.
+type acsProcess interface {
+	URL() string
+	PID() int // 0 when it shares this process
+	Stop() error
+}
+
+// The bench ACS authenticates devices as a production one does: Digest
+// with the shared bootstrap credential, which it replaces with a device's
+// own at 0 BOOTSTRAP. Every session then pays for its 401 challenge.
+const (
+	benchAuthUser = "provisor-bootstrap"
+	benchAuthPass = "bench-bootstrap-secret"
+)
+
+// benchCmd runs `provisor bench`.
+func benchCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	envShort, _ := strconv.ParseBool(os.Getenv("BENCH_SHORT"))
+	var (
+		short     = fs.Bool("short", envShort, "run the small version of each scenario (env BENCH_SHORT=1)")
+		only      = fs.String("scenarios", "", "comma-separated scenarios to run (default all)")
+		bin       = fs.String("bin", "", "provisor binary to run as the ACS (default this one)")
+		inprocess = fs.Bool("inprocess", false, "run the ACS inside this process (its CPU is then not measured apart)")
+		output    = fs.String("o", "text", "report format on stdout: text or json")
+		jsonFile  = fs.String("json", "", "also write the JSON results to `file`")
+		progress  = fs.Bool("progress", false, "print a progress line every second even when stderr is not a terminal")
+		total     = fs.Duration("max-total", 30*time.Minute, "hard cap on the whole run")
+		devices   = fs.Int("devices", 0, "run every selected scenario with this many devices instead of its standard number")
+	)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, benchUsage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *output != "text" && *output != "json" {
+		return fmt.Errorf("-o %q: want text or json", *output)
+	}
+	list := loadScenarios(*short)
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		list = slices.DeleteFunc(list, func(s loadScenario) bool { return !slices.Contains(want, s.name) })
+		if len(list) != len(want) {
+			return fmt.Errorf("unknown scenario in %q", *only)
+		}
+	}
+	if *devices < 0 || *devices > sim.MaxDevices {
+		return fmt.Errorf("--devices must be 1 to %d", sim.MaxDevices)
+	}
+	for i := range list {
+		if *devices > 0 {
+			list[i].cfg.Devices = *devices
+			list[i].cfg.MaxInflight = min(list[i].cfg.MaxInflight, *devices)
+		}
+	}
+	if !*inprocess && *bin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		*bin = exe
+	}
+	simRaiseFileLimit()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, *total)
+	defer cancel()
+
+	res := &benchResult{Short: *short}
+	res.Machine.CPUs, res.Machine.Go, res.Machine.OS, res.Machine.Arch = runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH
+	if *output == "text" {
+		fmt.Fprintf(stdout, "provisor bench on %d CPUs, %s %s/%s\n", res.Machine.CPUs, res.Machine.Go, res.Machine.OS, res.Machine.Arch)
+	}
+	var failed []string
+	for _, sc := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(stderr, "bench: %s\n", sc.name)
+		r, err := benchScenario(ctx, sc, *inprocess, *bin, *progress, stderr)
+		if err != nil {
+			// One scenario's failure does not lose the others' figures.
+			fmt.Fprintf(stderr, "bench: %s: %v\n", sc.name, err)
+			failed = append(failed, sc.name)
+			continue
+		}
+		res.Scenarios = append(res.Scenarios, r)
+		if *output == "text" {
+			fmt.Fprintln(stdout)
+			r.WriteSummary(stdout)
+		}
+	}
+	if err := writeSimReports(io.Discard, "json", *jsonFile, res); err != nil {
+		return err
+	}
+	if *output == "json" {
+		if err := writeSimReports(stdout, "json", "", res); err != nil {
+			return err
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("scenarios failed: %s", strings.Join(failed, ", "))
+	}
+	return ctx.Err()
+}
+
+// benchScenario runs one scenario against a fresh ACS. A server that does
+// not stop cleanly afterwards is noted in the report, not fatal: its
+// figures stand.
+func benchScenario(ctx context.Context, sc loadScenario, inprocess bool, bin string, progress bool, stderr io.Writer) (*sim.Report, error) {
+	var (
+		acs acsProcess
+		err error
+	)
+	if inprocess {
+		acs, err = startInProcessACS(ctx)
+	} else {
+		acs, err = startChildACS(ctx, bin, stderr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting the ACS: %w", err)
+	}
+	r, err := runScenario(ctx, sc, acs, progress, stderr)
+	serr := acs.Stop()
+	if err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		r.Notes = append(r.Notes, "ACS shutdown: "+serr.Error())
+	}
+	return r, nil
+}
+
+func runScenario(ctx context.Context, sc loadScenario, acs acsProcess, progress bool, stderr io.Writer) (*sim.Report, error) {
+	cfg := sc.cfg
+	cfg.ACSURL = acs.URL()
+	cfg.ACSUsername, cfg.ACSPassword = benchAuthUser, benchAuthPass
+	cfg.CRListen = "127.0.0.1:0"
+	cfg.Log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := sim.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := sc.run
+	o.Scenario, o.ACSPID = sc.name, acs.PID()
+	if progress || simIsTerminal(stderr) {
+		o.Progress, o.Overwrite = stderr, simIsTerminal(stderr)
+	}
+	return s.Run(ctx, o)
+}
+
+// childACS is `provisor serve` in a child process.
+type childACS struct {
+	cmd  *exec.Cmd
+	addr string
+	dir  string
+	done chan error
+}
+
+func freeLoopbackPort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startChildACS(ctx context.Context, bin string, stderr io.Writer) (*childACS, error) {
+	dir, err := os.MkdirTemp("", "provisor-bench-")
+	if err != nil {
+		return nil, err
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "PROVISOR_LISTEN="+addr, "PROVISOR_DATA_DIR="+dir, "PROVISOR_LOG_LEVEL=warn", "PROVISOR_CONFIG=",
+		"PROVISOR_AUTH_USERNAME="+benchAuthUser, "PROVISOR_AUTH_PASSWORD="+benchAuthPass,
+		// Every simulated device comes from 127.0.0.1: limits meant for one
+		// address per device would throttle the whole fleet.
+		"PROVISOR_LIMITS_IP_RATE=0", "PROVISOR_AUTH_FAILURE_LIMIT_IP=1000000")
+	cmd.Stdout, cmd.Stderr = stderr, stderr
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	c := &childACS{cmd: cmd, addr: addr, dir: dir, done: make(chan error, 1)}
+	go func() { c.done <- cmd.Wait() }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			conn.Close()
+			return c, nil
+		}
+		select {
+		case err := <-c.done:
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("provisor serve exited: %v", err)
+		case <-ctx.Done():
+			_ = c.Stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = c.Stop()
+			return nil, errors.New("provisor serve did not listen within 15s")
+		}
+	}
+}
+
+func (c *childACS) URL() string { return "http://" + c.addr + "/" }
+func (c *childACS) PID() int    { return c.cmd.Process.Pid }
+
+// Stop ends the server we started, by its pid: SIGTERM, then SIGKILL if
+// it has not finished its graceful shutdown in time.
+func (c *childACS) Stop() error {
+	defer os.RemoveAll(c.dir)
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return fmt.Errorf("provisor serve: %v", err)
+		}
+		return nil
+	case <-time.After(40 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return errors.New("provisor serve did not stop on SIGTERM; killed")
+	}
+}
+
+// inProcessACS runs the server code of `provisor serve` in this process.
+type inProcessACS struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	dir    string
+}
+
+func startInProcessACS(ctx context.Context) (*inProcessACS, error) {
+	dir, err := os.MkdirTemp("", "provisor-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Default()
+	cfg.Listen, cfg.DataDir, cfg.Database, cfg.LogLevel = "127.0.0.1:0", dir, filepath.Join(dir, "provisor.db"), "warn"
+	cfg.ShutdownTimeout = 10 * time.Second
+	cfg.AuthUsername, cfg.AuthPassword = benchAuthUser, benchAuthPass
+	cfg.IPRate, cfg.AuthFailureLimitIP = 0, 1_000_000
+	log := newLogger(cfg, os.Stderr)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ready := make(chan net.Addr, 1)
+	a := &inProcessACS{cancel: cancel, done: make(chan error, 1), dir: dir}
+	go func() { a.done <- run(rctx, cfg, log, ready) }()
+	select {
+	case addr := <-ready:
+		a.addr = addr.String()
+		return a, nil
+	case err := <-a.done:
+		cancel()
+		os.RemoveAll(dir)
+		return nil, err
+	case <-time.After(15 * time.Second):
+		_ = a.Stop()
+		return nil, errors.New("the ACS did not start within 15s")
+	}
+}
+
+func (a *inProcessACS) URL() string { return "http://" + a.addr + "/" }
+func (a *inProcessACS) PID() int    { return 0 }
+
+func (a *inProcessACS) Stop() error {
+	defer os.RemoveAll(a.dir)
+	a.cancel()
+	return <-a.done
+}

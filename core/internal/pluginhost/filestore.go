@@ -1,0 +1,98 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/provisor/provisor/core/internal/filestore"
+	"github.com/provisor/provisor/core/internal/store"
+)
+
+// FileStoreMeta is the part of the store that reads file metadata.
+type FileStoreMeta interface {
+	File(ctx context.Context, id string) (store.FileMeta, error)
+}
+
+// FromFileStore adapts the ACS's file store to what plugins use. Files a
+// plugin stores are marked as created by "plugin:<id>".
+func FromFileStore(fs *filestore.Store, meta FileStoreMeta) Files {
+	return &fileStore{fs: fs, meta: meta}
+}
+
+type fileStore struct {
+	fs   *filestore.Store
+	meta FileStoreMeta
+}
+
+// maxListed bounds a List, which pages through the store.
+const maxListed = 10000
+
+func fromMeta(m store.FileMeta) FileInfo {
+	return FileInfo{ID: m.ID, Name: m.Name, FileType: m.Type, ContentType: m.ContentType, Size: m.Size, SHA256: m.SHA256,
+		DeviceID: m.DeviceID, Version: m.Version, ProductClass: m.ProductClass, OUI: m.OUI, Created: m.Created,
+		Plugin: strings.TrimPrefix(m.CreatedBy, "plugin:")}
+}
+
+func (f *fileStore) Put(ctx context.Context, info FileInfo, r io.Reader) (FileInfo, error) {
+	m, err := f.fs.Put(ctx, store.FileMeta{Name: info.Name, Type: info.FileType, ContentType: info.ContentType,
+		DeviceID: info.DeviceID, Version: info.Version, ProductClass: info.ProductClass, OUI: info.OUI,
+		CreatedBy: "plugin:" + info.Plugin}, r)
+	if err != nil {
+		return FileInfo{}, err
+	}
+	return fromMeta(m), nil
+}
+
+func (f *fileStore) List(ctx context.Context, q FileQuery) ([]FileInfo, error) {
+	var out []FileInfo
+	filter := store.FileFilter{Type: q.FileType, DeviceID: q.DeviceID, ProductClass: q.ProductClass, Limit: 1000}
+	for seen := 0; seen < maxListed; {
+		page, next, err := f.fs.List(ctx, filter)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range page {
+			if strings.HasPrefix(m.Name, q.NamePrefix) && (q.Version == "" || m.Version == q.Version) {
+				out = append(out, fromMeta(m))
+			}
+		}
+		seen += len(page)
+		if next == 0 || len(page) == 0 {
+			break
+		}
+		filter.Before = next
+	}
+	return out, nil
+}
+
+func (f *fileStore) URL(ctx context.Context, file string, ttl time.Duration) (string, error) {
+	m, err := f.meta.File(ctx, file)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		list, lerr := f.List(ctx, FileQuery{NamePrefix: file})
+		if lerr != nil {
+			return "", lerr
+		}
+		found := false
+		for _, fi := range list { // newest first
+			if fi.Name == file {
+				m, err, found = store.FileMeta{ID: fi.ID, Name: fi.Name}, nil, true
+				break
+			}
+		}
+		if !found {
+			return "", fmt.Errorf("%w: no file %q", store.ErrNotFound, file)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return f.fs.URL(m, ttl)
+}
+
+func (f *fileStore) UploadURL(ctx context.Context, deviceID, fileType string, ttl time.Duration) (string, error) {
+	return f.fs.UploadURL(deviceID, fileType, ttl)
+}
