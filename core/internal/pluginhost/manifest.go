@@ -201,6 +201,12 @@ func eventKey(code string) string {
 // broken manifest is reported and skipped; two manifests with one id are
 // an error for the second.
 func Discover(dir string) ([]*Manifest, []error) {
+	// Executables are started from their own folder, so a relative
+	// directory must be made absolute first or their paths would not
+	// resolve.
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, []error{err}
