@@ -811,7 +811,7 @@ func TestBruteForceBackoff(t *testing.T) {
 // The per-address rate limit refuses newcomers beyond the budget; a
 // live session's own POSTs are not counted.
 func TestRateLimit(t *testing.T) {
-	a := startSecure(t, secureOpts{rate: 0.5, burst: 2})
+	a := startSecure(t, secureOpts{rate: 0.001, burst: 2}) // no refill within the test, however slow the machine
 	a.known(t, "SN-RATE")
 	cpe := newTestCPE(t, a.urls["http"], "SN-RATE")
 	cpe.session(cwmp.EventBootstrap) // 401 + Inform take the two tokens; discovery is free
