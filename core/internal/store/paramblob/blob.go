@@ -492,19 +492,6 @@ func (r *reader) span(n uint64) (int, int) {
 	return s, r.off
 }
 
-func (r *reader) byte() byte {
-	if r.err != nil {
-		return 0
-	}
-	if r.off >= len(r.b) {
-		r.fail("unexpected end")
-		return 0
-	}
-	c := r.b[r.off]
-	r.off++
-	return c
-}
-
 // decodePayload owns payload: the values are returned as strings that
 // share its memory, which is why it is never written after this call.
 func decodePayload(payload []byte) (store.ParamTree, error) {
