@@ -407,8 +407,12 @@ func (a *Auth) lookup(ctx context.Context, in *authRequest, t session.Target, mo
 			active = active || !creds[i].Pending
 		}
 		// A pending credential alone does not shut the shared one out:
-		// the device may never have stored it.
-		if active {
+		// the device may never have stored it. Nor does a credential
+		// activated during this very session: many CPEs apply new
+		// credentials only once the session is over, and keep answering
+		// with the ones the session began with.
+		sameSession := !t.Inform && t.Session.Shared && t.Session.Username == username
+		if active && !sameSession {
 			if a.isShared(username) {
 				return nil, a.fail(in, t, mode, failSharedRefused, username, now)
 			}

@@ -511,6 +511,17 @@ func TestCredentialRotationAtBootstrap(t *testing.T) {
 		}
 	})
 
+	t.Run("device applies the new credential after the session", func(t *testing.T) {
+		cpe := newTestCPE(t, a.urls["http"], "SN-LATEAPPLY")
+		cpe.sessionCreds, cpe.unbound = true, true
+		if calls := cpe.session(cwmp.EventBootstrap, cwmp.EventBoot); len(calls) == 0 || calls[0] != "SetParameterValues" {
+			t.Fatalf("calls %v", calls)
+		}
+		cpe.unbound = false
+		if calls := cpe.session(cwmp.EventPeriodic); len(calls) != 0 { // now with its own credential
+			t.Fatalf("periodic session called %v", calls)
+		}
+	})
 	t.Run("device refuses the new credential", func(t *testing.T) {
 		cpe := newTestCPE(t, a.urls["http"], "SN-NOROTATE")
 		cpe.writable["Device.ManagementServer.Username"] = false

@@ -55,7 +55,13 @@ type testCPE struct {
 	// resendAuth sends the last Authorization on every later POST, as
 	// many CPEs do; preemptive sends Basic before any challenge.
 	resendAuth, preemptive bool
-	lastAuth               string
+	// sessionCreds keeps answering challenges with the credentials a
+	// session began with, applying new ones only for the next session, as
+	// many CPEs do; unbound sends every POST on a new connection without
+	// cookies, so each must be authenticated anew.
+	sessionCreds, unbound bool
+	frozen                *authtest.Credentials
+	lastAuth              string
 	// header is the last response's headers; extra is sent with every
 	// request.
 	header, extra http.Header
@@ -152,6 +158,11 @@ func (c *testCPE) do(body []byte, hasEnv bool) *http.Response {
 		}
 		return resp
 	}
+	if c.unbound {
+		c.client.CloseIdleConnections()
+		jar, _ := cookiejar.New(nil)
+		c.client.Jar = jar
+	}
 	creds, haveCreds := c.credentials()
 	auth := ""
 	if c.resendAuth {
@@ -187,6 +198,9 @@ func (c *testCPE) credentials() (authtest.Credentials, bool) {
 	if c.auth == nil {
 		return authtest.Credentials{}, false
 	}
+	if c.frozen != nil {
+		return *c.frozen, true
+	}
 	cr := *c.auth
 	if u := c.params["Device.ManagementServer.Username"].Text; u != "" {
 		cr.Username, cr.Password = u, c.params["Device.ManagementServer.Password"].Text
@@ -202,6 +216,12 @@ func (c *testCPE) useTLS(cfg *tls.Config) {
 // session runs one CWMP session and returns the methods the ACS called.
 func (c *testCPE) session(events ...cwmp.EventCode) []string {
 	c.t.Helper()
+	if c.sessionCreds {
+		if cr, ok := c.credentials(); ok {
+			c.frozen = &cr
+		}
+		defer func() { c.frozen = nil }()
+	}
 	c.mu.Lock()
 	c.received = nil
 	inform := &cwmp.Inform{DeviceID: c.id, MaxEnvelopes: 1, CurrentTime: time.Now()}
