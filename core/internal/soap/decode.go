@@ -582,22 +582,12 @@ func (d *decoder) body() cwmp.Body {
 	case *cwmp.CancelTransfer:
 		d.commandKeyOnly(&m.CommandKey)
 	case *cwmp.Download:
+		t := transferArgs{&m.CommandKey, &m.FileType, &m.URL, &m.Username, &m.Password, &m.FileSize, &m.TargetFileName}
 		d.fields(func(n string) {
+			if d.transferField(n, t) {
+				return
+			}
 			switch n {
-			case "CommandKey":
-				m.CommandKey = d.str()
-			case "FileType":
-				m.FileType = d.str()
-			case "URL":
-				m.URL = d.str()
-			case "Username":
-				m.Username = d.text()
-			case "Password":
-				m.Password = d.text()
-			case "FileSize":
-				m.FileSize = d.u32()
-			case "TargetFileName":
-				m.TargetFileName = d.str()
 			case "DelaySeconds":
 				m.DelaySeconds = d.u32()
 			case "SuccessURL":
@@ -613,18 +603,12 @@ func (d *decoder) body() cwmp.Body {
 	case *cwmp.UploadResponse:
 		d.transferResponse(&m.Status, &m.StartTime, &m.CompleteTime)
 	case *cwmp.Upload:
+		t := transferArgs{key: &m.CommandKey, fileType: &m.FileType, url: &m.URL, user: &m.Username, pass: &m.Password}
 		d.fields(func(n string) {
+			if d.transferField(n, t) {
+				return
+			}
 			switch n {
-			case "CommandKey":
-				m.CommandKey = d.str()
-			case "FileType":
-				m.FileType = d.str()
-			case "URL":
-				m.URL = d.str()
-			case "Username":
-				m.Username = d.text()
-			case "Password":
-				m.Password = d.text()
 			case "DelaySeconds":
 				m.DelaySeconds = d.u32()
 			default:
@@ -643,22 +627,12 @@ func (d *decoder) body() cwmp.Body {
 			}
 		})
 	case *cwmp.ScheduleDownload:
+		t := transferArgs{&m.CommandKey, &m.FileType, &m.URL, &m.Username, &m.Password, &m.FileSize, &m.TargetFileName}
 		d.fields(func(n string) {
+			if d.transferField(n, t) {
+				return
+			}
 			switch n {
-			case "CommandKey":
-				m.CommandKey = d.str()
-			case "FileType":
-				m.FileType = d.str()
-			case "URL":
-				m.URL = d.str()
-			case "Username":
-				m.Username = d.text()
-			case "Password":
-				m.Password = d.text()
-			case "FileSize":
-				m.FileSize = d.u32()
-			case "TargetFileName":
-				m.TargetFileName = d.str()
 			case "TimeWindowList":
 				for d.child() {
 					var w cwmp.TimeWindow
@@ -797,6 +771,38 @@ func (d *decoder) body() cwmp.Body {
 		d.skip()
 	}
 	return b
+}
+
+// transferArgs points at the fields Download, Upload and ScheduleDownload
+// share; nil for those a method lacks (Upload has no size or target).
+type transferArgs struct {
+	key, fileType, url, user, pass *string
+	size                           *uint32
+	target                         *string
+}
+
+// transferField reads one shared transfer field, reporting whether n was
+// one. Credentials keep their white space; the rest is trimmed.
+func (d *decoder) transferField(n string, t transferArgs) bool {
+	switch {
+	case n == "CommandKey":
+		*t.key = d.str()
+	case n == "FileType":
+		*t.fileType = d.str()
+	case n == "URL":
+		*t.url = d.str()
+	case n == "Username":
+		*t.user = d.text()
+	case n == "Password":
+		*t.pass = d.text()
+	case n == "FileSize" && t.size != nil:
+		*t.size = d.u32()
+	case n == "TargetFileName" && t.target != nil:
+		*t.target = d.str()
+	default:
+		return false
+	}
+	return true
 }
 
 // fields calls f with the local name of each child of the current element.
