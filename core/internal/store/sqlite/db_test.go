@@ -200,3 +200,53 @@ func migrationCount(t *testing.T) string {
 	}
 	return strconv.Itoa(len(entries))
 }
+
+// A caller whose context ends while the writer is applying its op waits
+// for the op's outcome instead of returning while apply still writes to
+// the caller's variables; an op not yet reached is skipped.
+func TestWriteContextEndsMidApply(t *testing.T) {
+	db := openTest(t, Options{})
+	cctx, cancel := context.WithCancel(ctx)
+	started := make(chan struct{})
+	result := 0
+	errc := make(chan error, 1)
+	go func() {
+		errc <- db.write(cctx, "slow", func(w *wtx) error {
+			close(started)
+			<-cctx.Done() // the caller gives up while we run
+			result = 42
+			return nil
+		})
+	}()
+	<-started
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatalf("claimed op: %v", err)
+	}
+	if result != 42 {
+		t.Fatalf("result = %d after write returned", result)
+	}
+
+	// The writer is held by a blocking op while a second caller gives up:
+	// the second op must never run.
+	release := make(chan struct{})
+	holding := make(chan struct{})
+	go func() {
+		_ = db.write(ctx, "hold", func(w *wtx) error { close(holding); <-release; return nil })
+	}()
+	<-holding
+	c2, cancel2 := context.WithCancel(ctx)
+	ran := make(chan struct{}, 1)
+	go func() { time.Sleep(10 * time.Millisecond); cancel2() }()
+	err := db.write(c2, "abandoned", func(w *wtx) error { ran <- struct{}{}; return nil })
+	wantErr(t, err, context.Canceled)
+	close(release)
+	if err := db.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-ran:
+		t.Fatal("an abandoned op was applied")
+	default:
+	}
+}

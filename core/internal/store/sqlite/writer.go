@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	sqlite3 "github.com/mattn/go-sqlite3"
@@ -24,7 +25,18 @@ type op struct {
 	// done receives the op's result after its batch commits; nil for
 	// fire-and-forget ops.
 	done chan error
+	// state settles who owns a waited-for op when its caller's context
+	// ends: the writer claims it before applying it, or the caller
+	// abandons it first. A caller that loses the race waits for the
+	// result, because apply may write to the caller's variables.
+	state atomic.Int32
 }
+
+const (
+	opQueued int32 = iota
+	opClaimed
+	opAbandoned
+)
 
 // wtx is what an op's apply function writes through: the writer's
 // connection inside the batch's transaction.
@@ -85,7 +97,12 @@ func (db *DB) write(ctx context.Context, name string, apply func(w *wtx) error) 
 	case err := <-o.done:
 		return err
 	case <-ctx.Done():
-		return ctx.Err()
+		if o.state.CompareAndSwap(opQueued, opAbandoned) {
+			return ctx.Err()
+		}
+		// Already being applied: the batch ends soon, and its outcome is
+		// the truth about this write.
+		return <-o.done
 	}
 }
 
@@ -186,8 +203,11 @@ func (db *DB) applyBatch(w *wtx, batch []*op, results []error) error {
 		if o.apply == nil {
 			continue
 		}
-		if o.ctx != nil && o.ctx.Err() != nil {
-			results[i] = o.ctx.Err()
+		if o.ctx != nil && (o.ctx.Err() != nil || !o.state.CompareAndSwap(opQueued, opClaimed)) {
+			results[i] = context.Cause(o.ctx)
+			if results[i] == nil {
+				results[i] = context.Canceled
+			}
 			continue
 		}
 		results[i] = db.applyOne(w, o)
