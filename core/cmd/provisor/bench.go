@@ -129,6 +129,8 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		progress  = fs.Bool("progress", false, "print a progress line every second even when stderr is not a terminal")
 		total     = fs.Duration("max-total", 30*time.Minute, "hard cap on the whole run")
 		devices   = fs.Int("devices", 0, "run every selected scenario with this many devices instead of its standard number")
+		scripts   = fs.String("scripts", "", "scripts directory for the ACS (default none, to measure the engine alone)")
+		plugins   = fs.String("plugins", "", "plugins directory for the ACS (default none)")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
@@ -181,7 +183,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			break
 		}
 		fmt.Fprintf(stderr, "bench: %s\n", sc.name)
-		r, err := benchScenario(ctx, sc, *inprocess, *bin, *progress, stderr)
+		r, err := benchScenario(ctx, sc, benchACS{inprocess: *inprocess, bin: *bin, scripts: *scripts, plugins: *plugins}, *progress, stderr)
 		if err != nil {
 			// One scenario's failure does not lose the others' figures.
 			fmt.Fprintf(stderr, "bench: %s: %v\n", sc.name, err)
@@ -208,18 +210,28 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 	return ctx.Err()
 }
 
+// benchACS says how to start the ACS under test.
+type benchACS struct {
+	inprocess bool
+	bin       string // provisor binary of a child ACS
+	// scripts and plugins are the ACS's directories; empty means none, so
+	// that the figures are the engine's own and do not depend on what
+	// happens to be in ./scripts.
+	scripts, plugins string
+}
+
 // benchScenario runs one scenario against a fresh ACS. A server that does
 // not stop cleanly afterwards is noted in the report, not fatal: its
 // figures stand.
-func benchScenario(ctx context.Context, sc loadScenario, inprocess bool, bin string, progress bool, stderr io.Writer) (*sim.Report, error) {
+func benchScenario(ctx context.Context, sc loadScenario, b benchACS, progress bool, stderr io.Writer) (*sim.Report, error) {
 	var (
 		acs acsProcess
 		err error
 	)
-	if inprocess {
-		acs, err = startInProcessACS(ctx)
+	if b.inprocess {
+		acs, err = startInProcessACS(ctx, b)
 	} else {
-		acs, err = startChildACS(ctx, bin, stderr)
+		acs, err = startChildACS(ctx, b, stderr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting the ACS: %w", err)
@@ -270,9 +282,14 @@ func freeLoopbackPort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startChildACS(ctx context.Context, bin string, stderr io.Writer) (*childACS, error) {
+func startChildACS(ctx context.Context, b benchACS, stderr io.Writer) (*childACS, error) {
 	dir, err := os.MkdirTemp("", "provisor-bench-")
 	if err != nil {
+		return nil, err
+	}
+	scripts, err := benchScriptsDir(dir, b.scripts)
+	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	port, err := freeLoopbackPort()
@@ -281,8 +298,9 @@ func startChildACS(ctx context.Context, bin string, stderr io.Writer) (*childACS
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.Command(bin, "serve")
+	cmd := exec.Command(b.bin, "serve")
 	cmd.Env = append(os.Environ(), "PROVISOR_LISTEN="+addr, "PROVISOR_DATA_DIR="+dir, "PROVISOR_LOG_LEVEL=warn", "PROVISOR_CONFIG=",
+		"PROVISOR_SCRIPTS_DIR="+scripts, "PROVISOR_PLUGINS_DIR="+b.plugins,
 		"PROVISOR_AUTH_USERNAME="+benchAuthUser, "PROVISOR_AUTH_PASSWORD="+benchAuthPass,
 		// Every simulated device comes from 127.0.0.1: limits meant for one
 		// address per device would throttle the whole fleet.
@@ -347,12 +365,17 @@ type inProcessACS struct {
 	dir    string
 }
 
-func startInProcessACS(ctx context.Context) (*inProcessACS, error) {
+func startInProcessACS(ctx context.Context, b benchACS) (*inProcessACS, error) {
 	dir, err := os.MkdirTemp("", "provisor-bench-")
 	if err != nil {
 		return nil, err
 	}
 	cfg := config.Default()
+	if cfg.ScriptsDir, err = benchScriptsDir(dir, b.scripts); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	cfg.PluginsDir = b.plugins
 	cfg.Listen, cfg.DataDir, cfg.Database, cfg.LogLevel = "127.0.0.1:0", dir, filepath.Join(dir, "provisor.db"), "warn"
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.AuthUsername, cfg.AuthPassword = benchAuthUser, benchAuthPass
@@ -383,4 +406,14 @@ func (a *inProcessACS) Stop() error {
 	defer os.RemoveAll(a.dir)
 	a.cancel()
 	return <-a.done
+}
+
+// benchScriptsDir is the scripts directory the ACS runs with: the one
+// given, made absolute for the child's sake, or an empty one in dir.
+func benchScriptsDir(dir, given string) (string, error) {
+	if given != "" {
+		return filepath.Abs(given)
+	}
+	empty := filepath.Join(dir, "scripts")
+	return empty, os.Mkdir(empty, 0o750)
 }
