@@ -142,7 +142,27 @@ func TestRouterOSFiles(t *testing.T) {
 		`<link><url>`+fs.URL+`/fw/tr069-client-7.14.2-mipsbe.npk</url></link></links></upgrade>`))
 	fs.put("/open/broken.xml", []byte(`<upgrade version="1"><links><link><url>`+fs.URL+`/fw/missing.npk</url></link></links></upgrade>`))
 	p, _ := sim.LookupProfile("mikrotik")
-	s := startSim(t, sim.Config{ACSURL: a.url, Profile: p})
+	var (
+		reqMu sync.Mutex
+		reqs  []sim.FileRequest
+	)
+	s := startSim(t, sim.Config{ACSURL: a.url, Profile: p, OnFileRequest: func(_ *sim.Device, r sim.FileRequest) {
+		reqMu.Lock()
+		defer reqMu.Unlock()
+		reqs = append(reqs, r)
+	}})
+	// fetched returns what the device got from a URL path, and whether it
+	// was a 200.
+	fetched := func(urlPath string) (string, bool) {
+		reqMu.Lock()
+		defer reqMu.Unlock()
+		for _, r := range reqs {
+			if r.Method == http.MethodGet && r.URL == fs.URL+urlPath {
+				return string(r.Body), r.Status == http.StatusOK && r.Fault.OK()
+			}
+		}
+		return "", false
+	}
 	d := s.Device(0)
 	waitSessions(t, d, 1)
 	cases := []struct {
@@ -176,6 +196,11 @@ func TestRouterOSFiles(t *testing.T) {
 				if v, _ := d.Get("Device.DeviceInfo.SoftwareVersion"); v.Text != "7.14.2" {
 					t.Fatalf("SoftwareVersion %q", v.Text)
 				}
+				for _, f := range []string{"/open/upgrade.xml", "/fw/routeros-mipsbe-7.14.2.npk", "/fw/tr069-client-7.14.2-mipsbe.npk"} {
+					if body, ok := fetched(f); !ok || body == "" {
+						t.Errorf("the device's fetch of %s: ok %v, %q", f, ok, body)
+					}
+				}
 			}},
 		{"firmware descriptor with a missing package", &cwmp.Download{FileType: cwmp.FileFirmware, URL: fs.URL + "/open/broken.xml", Username: "fetch", Password: "s3cret"}, store.StateFault, 2,
 			[]string{"7 TRANSFER COMPLETE", "M Download"}, nil},
@@ -203,8 +228,15 @@ func TestRouterOSFiles(t *testing.T) {
 		if task.State != store.StateDone {
 			t.Fatalf("%s %+v", task.State, task.Fault)
 		}
-		if got := string(fs.uploaded("/basic/export.rsc")); !strings.Contains(got, "by RouterOS 7.14.2") {
+		got := string(fs.uploaded("/basic/export.rsc"))
+		if !strings.Contains(got, "by RouterOS 7.14.2") {
 			t.Fatalf("export %q", got)
+		}
+		reqMu.Lock()
+		defer reqMu.Unlock()
+		last := reqs[len(reqs)-1]
+		if last.Method != http.MethodPut || last.URL != fs.URL+"/basic/export.rsc" || string(last.Body) != got || last.Status/100 != 2 {
+			t.Fatalf("the upload as the device saw it: %s %s %d %q", last.Method, last.URL, last.Status, last.Body)
 		}
 	})
 	t.Run("deny active notification", func(t *testing.T) {

@@ -25,6 +25,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/provisor/provisor/core/cwmp"
 )
 
 // Mode says what makes a device start a session besides its own events.
@@ -120,6 +122,24 @@ type Config struct {
 	// loopback: the ACS, file servers and the listener.
 	LoopbackOnly bool
 	Log          *slog.Logger
+	// OnFileRequest, when set, is called after each HTTP request a device
+	// makes for a transfer (a download, each package a firmware
+	// descriptor lists, an upload), from the transfer's goroutine; tests
+	// use it to see what a device fetched and sent.
+	OnFileRequest func(d *Device, r FileRequest)
+}
+
+// FileRequest is one HTTP request a device made for a transfer.
+type FileRequest struct {
+	Method string // GET or PUT
+	URL    string
+	// Status is the final HTTP status; 0 when the server was not reached.
+	Status int
+	// Body is what the device received (GET, capped by the transfer's
+	// size limit) or sent (PUT).
+	Body []byte
+	// Fault is the transfer fault the request ended in, if any.
+	Fault cwmp.FaultStruct
 }
 
 func (c *Config) defaults() error {

@@ -277,12 +277,19 @@ func isAlter(r *cwmp.Download) bool {
 
 // fetch downloads a file with the Download's credentials, answering Basic
 // and Digest challenges, and maps failures to TR-069 transfer faults.
-func (d *Device) fetch(rawURL, user, pass string, limit int64) ([]byte, cwmp.FaultStruct) {
+func (d *Device) fetch(rawURL, user, pass string, limit int64) (body []byte, fault cwmp.FaultStruct) {
+	status := 0
+	if fn := d.sim.cfg.OnFileRequest; fn != nil {
+		defer func() {
+			fn(d, FileRequest{Method: http.MethodGet, URL: rawURL, Status: status, Body: body, Fault: fault})
+		}()
+	}
 	resp, fault := d.request(http.MethodGet, rawURL, user, pass, nil)
 	if !fault.OK() {
 		return nil, fault
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return nil, transferFault(cwmp.FaultTransferAuthFailure, "HTTP "+strconv.Itoa(resp.StatusCode))
@@ -300,7 +307,13 @@ func (d *Device) fetch(rawURL, user, pass string, limit int64) ([]byte, cwmp.Fau
 }
 
 // put uploads content with HTTP PUT, as TR-069 specifies for HTTP uploads.
-func (d *Device) put(rawURL, user, pass string, content []byte) cwmp.FaultStruct {
+func (d *Device) put(rawURL, user, pass string, content []byte) (fault cwmp.FaultStruct) {
+	status := 0
+	if fn := d.sim.cfg.OnFileRequest; fn != nil {
+		defer func() {
+			fn(d, FileRequest{Method: http.MethodPut, URL: rawURL, Status: status, Body: content, Fault: fault})
+		}()
+	}
 	resp, fault := d.request(http.MethodPut, rawURL, user, pass, content)
 	if !fault.OK() {
 		if fault.FaultCode == cwmp.FaultDownloadFailure {
@@ -309,6 +322,7 @@ func (d *Device) put(rawURL, user, pass string, content []byte) cwmp.FaultStruct
 		return fault
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
