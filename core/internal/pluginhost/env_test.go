@@ -2,24 +2,22 @@ package pluginhost_test
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/provisor/provisor/core/internal/filestore"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/pluginhost"
 	"github.com/provisor/provisor/core/internal/server"
@@ -114,36 +112,46 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// env is a real ACS on loopback with the plugin host in its hook chain.
+// env is a real ACS on loopback with the plugin host in its hook chain,
+// wired as `provisor serve` wires it: the real file store, mounted on the
+// CPE listener with filestore.Mount and a base URL naming that listener,
+// reaches plugins through pluginhost.FromFileStore.
 type env struct {
-	url   string
+	url   string // the CWMP endpoint
+	base  string // files.base_url: the CPE listener
 	store store.Store
 	mgr   *session.Manager
 	host  *pluginhost.Host
-	files *memFiles
+	files *filestore.Store
 }
 
 func startEnv(t testing.TB, opts pluginhost.Options, cfg session.Config, scripts ...hook.Handler) *env {
 	t.Helper()
 	log := testLogger(t)
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "provisor.db"), sqlite.Options{Logger: log})
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "provisor.db"), sqlite.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := &env{store: st}
-	e.files = newMemFiles(t)
-	e.files.st = st
+	// The listener exists before the file store, so that the store's base
+	// URL is the address devices reach: the loopback CPE listener.
+	srv := httptest.NewUnstartedServer(nil)
+	e.base = "http://" + srv.Listener.Addr().String()
+	e.files, err = filestore.Open(ctx, st, filestore.Options{Dir: t.TempDir(), BaseURL: e.base, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts.Logger = log
 	opts.Store = st
 	if opts.Files == nil {
-		opts.Files = e.files
+		opts.Files = pluginhost.FromFileStore(e.files, st)
 	}
-	h, err := pluginhost.Start(context.Background(), opts)
+	h, err := pluginhost.Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.host = h
-	e.files.host = h
 	hooks := &hook.Registry{}
 	hooks.Register(hook.StageBuiltin, session.Discovery{})
 	h.Register(hooks)
@@ -154,7 +162,7 @@ func startEnv(t testing.TB, opts pluginhost.Options, cfg session.Config, scripts
 	cfg.Profiles = append(cfg.Profiles, h.SessionProfiles()...)
 	e.mgr = session.NewManager(cfg, st, hooks, log)
 	srvh := &server.Handler{Sessions: e.mgr, Log: log}
-	srv := httptest.NewUnstartedServer(srvh)
+	srv.Config.Handler = filestore.Mount(e.files, srvh)
 	srv.Config.ConnContext = srvh.ConnContext
 	srv.Config.ConnState = srvh.ConnState
 	srv.Start()
@@ -168,6 +176,21 @@ func startEnv(t testing.TB, opts pluginhost.Options, cfg session.Config, scripts
 		_ = st.Close(ctx)
 	})
 	return e
+}
+
+// content reads a stored file's bytes through the file store.
+func (e *env) content(t testing.TB, id string) (store.FileMeta, []byte) {
+	t.Helper()
+	m, f, err := e.files.Get(context.Background(), id)
+	if err != nil {
+		t.Fatalf("file %s: %v", id, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, b
 }
 
 func startSim(t testing.TB, acsURL, profile string) *sim.Simulator {
@@ -238,153 +261,4 @@ func lastSession(t testing.TB, st store.Store, id string) store.SessionRecord {
 func health(h *pluginhost.Host, id string) pluginhost.Health {
 	p, _ := h.Plugin(id)
 	return p.Health()
-}
-
-// memFiles stands in for the ACS's file store: files in memory, served
-// and accepted over HTTP on loopback behind unguessable per-file paths.
-type memFiles struct {
-	srv  *httptest.Server
-	host *pluginhost.Host
-	st   store.Store
-
-	mu      sync.Mutex
-	files   map[string]pluginhost.FileInfo
-	data    map[string][]byte
-	tokens  map[string]string // token -> file name
-	uploads map[string]upload // token -> where an upload goes
-	fetched []string
-}
-
-type upload struct{ deviceID, fileType string }
-
-func newMemFiles(t testing.TB) *memFiles {
-	f := &memFiles{files: map[string]pluginhost.FileInfo{}, data: map[string][]byte{}, tokens: map[string]string{}, uploads: map[string]upload{}}
-	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.srv.Close)
-	return f
-}
-
-func (f *memFiles) Put(ctx context.Context, info pluginhost.FileInfo, r io.Reader) (pluginhost.FileInfo, error) {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return info, err
-	}
-	sum := sha256.Sum256(b)
-	info.Size, info.SHA256, info.Created = int64(len(b)), hex.EncodeToString(sum[:]), time.Now()
-	info.ID = info.SHA256[:20]
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.files[info.Name], f.data[info.Name] = info, b
-	return info, nil
-}
-
-func (f *memFiles) List(ctx context.Context, q pluginhost.FileQuery) ([]pluginhost.FileInfo, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []pluginhost.FileInfo
-	for _, fi := range f.files {
-		if strings.HasPrefix(fi.Name, q.NamePrefix) && (q.FileType == "" || fi.FileType == q.FileType) && (q.DeviceID == "" || fi.DeviceID == q.DeviceID) &&
-			(q.Version == "" || fi.Version == q.Version) && (q.ProductClass == "" || fi.ProductClass == q.ProductClass) {
-			out = append(out, fi)
-		}
-	}
-	slices.SortFunc(out, func(a, b pluginhost.FileInfo) int { return strings.Compare(a.Name, b.Name) })
-	return out, nil
-}
-
-func (f *memFiles) token() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
-func (f *memFiles) URL(ctx context.Context, name string, ttl time.Duration) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if _, ok := f.files[name]; !ok {
-		for n, fi := range f.files {
-			if fi.ID == name {
-				name = n
-			}
-		}
-	}
-	if _, ok := f.files[name]; !ok {
-		return "", fmt.Errorf("no file %q", name)
-	}
-	tok := f.token()
-	f.tokens[tok] = name
-	return f.srv.URL + "/files/" + tok + "/" + filepath.Base(name), nil
-}
-
-func (f *memFiles) UploadURL(ctx context.Context, deviceID, fileType string, ttl time.Duration) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	tok := f.token()
-	f.uploads[tok] = upload{deviceID, fileType}
-	return f.srv.URL + "/upload/" + tok, nil
-}
-
-func (f *memFiles) serve(w http.ResponseWriter, r *http.Request) {
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/"), "/")
-	switch {
-	case len(parts) >= 2 && parts[0] == "files" && r.Method == http.MethodGet:
-		f.mu.Lock()
-		name, ok := f.tokens[parts[1]]
-		data := f.data[name]
-		if ok {
-			f.fetched = append(f.fetched, name)
-		}
-		f.mu.Unlock()
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		_, _ = w.Write(data)
-	case len(parts) == 2 && parts[0] == "upload" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
-		f.mu.Lock()
-		up, ok := f.uploads[parts[1]]
-		f.mu.Unlock()
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 8<<20))
-		name := fmt.Sprintf("upload-%s.bin", parts[1])
-		meta := map[string]string{}
-		if f.host != nil {
-			dev, _ := f.deviceOf(up.deviceID)
-			if res, handled, err := f.host.InspectUpload(r.Context(), dev, up.fileType, name, int64(len(body)), body); err == nil && handled {
-				if res.Name != "" {
-					name = res.Name
-				}
-				meta = res.Metadata
-			}
-		}
-		_, _ = f.Put(r.Context(), pluginhost.FileInfo{Name: name, FileType: up.fileType, DeviceID: up.deviceID, Metadata: meta}, strings.NewReader(string(body)))
-		w.WriteHeader(http.StatusNoContent)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// deviceOf reads the identity of an upload's device from the store.
-func (f *memFiles) deviceOf(id string) (hook.Device, bool) {
-	d, err := f.st.Device(context.Background(), id)
-	if err != nil {
-		return hook.Device{ID: id}, false
-	}
-	return hook.Device{ID: id, Manufacturer: d.Manufacturer, OUI: d.OUI, ProductClass: d.ProductClass, SerialNumber: d.SerialNumber}, true
-}
-
-func (f *memFiles) get(name string) (pluginhost.FileInfo, []byte, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fi, ok := f.files[name]
-	return fi, f.data[name], ok
-}
-
-func (f *memFiles) wasFetched(name string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Contains(f.fetched, name)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisor/provisor/core/internal/filestore"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/pluginhost"
 	"github.com/provisor/provisor/core/internal/session"
 	"github.com/provisor/provisor/core/internal/sim"
+	"github.com/provisor/provisor/core/internal/store"
 )
 
 // functionCaller stands in for a script handler that calls
@@ -99,8 +102,54 @@ func installMikroTik(t *testing.T, dir string) {
 	})
 }
 
+// transferLog keeps the HTTP requests the simulated device made for its
+// transfers, as it saw them.
+type transferLog struct {
+	mu   sync.Mutex
+	reqs []sim.FileRequest
+}
+
+func (l *transferLog) record(_ *sim.Device, r sim.FileRequest) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.reqs = append(l.reqs, r)
+}
+
+// find returns the device's last request of the method whose URL passes
+// match.
+func (l *transferLog) find(method string, match func(url string) bool) (sim.FileRequest, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.reqs) - 1; i >= 0; i-- {
+		if r := l.reqs[i]; r.Method == method && match(r.URL) {
+			return r, true
+		}
+	}
+	return sim.FileRequest{}, false
+}
+
+// storedFile finds the file of a name among a device's or the operator's
+// files.
+func storedFile(t *testing.T, e *env, f store.FileFilter, name string) store.FileMeta {
+	t.Helper()
+	list, _, err := e.files.List(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.Name == name {
+			return m
+		}
+	}
+	t.Fatalf("no stored file %q among %+v", name, list)
+	return store.FileMeta{}
+}
+
 // TestMikroTikEndToEnd runs the MikroTik plugin, built from its module,
-// through the real host against the simulator's RouterOS profile.
+// through the real host against the simulator's RouterOS profile, with
+// the real file store served on the CPE listener: the device fetches the
+// .alter script, the firmware descriptor and its packages from it and
+// uploads its backup to it.
 func TestMikroTikEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the plugin")
@@ -115,9 +164,11 @@ func TestMikroTikEndToEnd(t *testing.T) {
 		t.Fatalf("plugin not running: %+v", h)
 	}
 	ctx := context.Background()
-	s := startSim(t, e.url, "mikrotik")
+	log := &transferLog{}
+	s := startSimWith(t, e.url, "mikrotik", func(c *sim.Config) { c.OnFileRequest = log.record })
 	d := s.Device(0)
 	id := deviceID(d)
+	served := func(u string) bool { return strings.HasPrefix(u, e.base+filestore.Prefix+"d/") }
 
 	t.Run("bootstrap", func(t *testing.T) {
 		r := waitSessions(t, d, 1)
@@ -151,25 +202,32 @@ func TestMikroTikEndToEnd(t *testing.T) {
 	})
 
 	t.Run("alter script", func(t *testing.T) {
+		const script = "/system identity set name=edge-7"
 		n := d.SessionCount()
 		var tr struct {
 			CommandKey string
 			Status     int
 			File       string
 		}
-		_ = json.Unmarshal(fc.call(t, d, "runScript", "/system identity set name=edge-7"), &tr)
-		if !strings.HasSuffix(tr.File, ".alter") || !strings.HasPrefix(tr.CommandKey, "x-mikrotik-") {
+		_ = json.Unmarshal(fc.call(t, d, "runScript", script), &tr)
+		if !strings.HasSuffix(tr.File, ".alter") || !strings.HasPrefix(tr.CommandKey, "x-mikrotik-") || tr.Status != 1 {
 			t.Fatalf("result %+v", tr)
 		}
 		last := waitSessions(t, d, n+2)
 		if !slices.Contains(last.Events, "7 TRANSFER COMPLETE") || slices.Contains(last.Events, "1 BOOT") {
 			t.Fatalf("after the script: %+v", last)
 		}
+		// RouterOS runs the file as a script only if its URL ends in .alter.
+		got, ok := log.find(http.MethodGet, func(u string) bool { return served(u) && strings.HasSuffix(u, "/"+tr.File) })
+		if !ok || got.Status != http.StatusOK || string(got.Body) != script+"\n" {
+			t.Fatalf("the device's fetch of %s: %+v ok %v", tr.File, got, ok)
+		}
+		m := storedFile(t, e, store.FileFilter{DeviceID: id, Type: "3 Vendor Configuration File"}, tr.File)
+		if _, b := e.content(t, m.ID); m.CreatedBy != "plugin:mikrotik" || string(b) != string(got.Body) {
+			t.Fatalf("stored %+v %q", m, b)
+		}
 		if v, _ := d.Get("Device.DeviceInfo.X_MIKROTIK_SystemIdentity"); v.Text != "edge-7" {
 			t.Fatalf("identity %q", v.Text)
-		}
-		if !e.files.wasFetched(tr.File) {
-			t.Fatal("the device did not fetch the .alter file")
 		}
 		waitFor(t, "the plugin to note the TransferComplete", 5*time.Second, func() bool {
 			b, err := e.store.Data(ctx, id, "x/mikrotik/transfer/"+tr.CommandKey)
@@ -178,8 +236,12 @@ func TestMikroTikEndToEnd(t *testing.T) {
 	})
 
 	t.Run("firmware descriptor", func(t *testing.T) {
+		// The operator's packages, stored through the file store as the
+		// API stores them; the arm one is not for this device.
+		npk := map[string]string{}
 		for _, name := range []string{"routeros-7.14.2-mipsbe.npk", "tr069-client-7.14.2-mipsbe.npk", "routeros-7.14.2-arm.npk"} {
-			if _, err := e.files.Put(ctx, pluginhost.FileInfo{Name: name, FileType: "1 Firmware Upgrade Image", Version: "7.14.2"}, strings.NewReader("npk "+name)); err != nil {
+			npk[name] = "npk " + name
+			if _, err := e.files.Put(ctx, store.FileMeta{Name: name, Type: "1 Firmware Upgrade Image", Version: "7.14.2"}, strings.NewReader(npk[name])); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -189,12 +251,20 @@ func TestMikroTikEndToEnd(t *testing.T) {
 			Packages []string
 		}
 		_ = json.Unmarshal(fc.call(t, d, "firmware", "7.14.2"), &tr)
-		if !slices.Equal(tr.Packages, []string{"routeros-7.14.2-mipsbe.npk", "tr069-client-7.14.2-mipsbe.npk"}) {
+		want := []string{"routeros-7.14.2-mipsbe.npk", "tr069-client-7.14.2-mipsbe.npk"}
+		if !slices.Equal(tr.Packages, want) {
 			t.Fatalf("result %+v", tr)
 		}
-		_, doc, ok := e.files.get(tr.File)
-		if !ok {
-			t.Fatalf("descriptor %s not stored", tr.File)
+		last := waitSessions(t, d, n+2)
+		if !slices.Contains(last.Events, "1 BOOT") || !slices.Contains(last.Events, "7 TRANSFER COMPLETE") {
+			t.Fatalf("after the upgrade: %+v\nhistory %+v", last, d.Sessions())
+		}
+		// What the device fetched as its "firmware image" is the
+		// descriptor, valid XML that lists the packages of its
+		// architecture at URLs of the file store.
+		got, ok := log.find(http.MethodGet, func(u string) bool { return served(u) && strings.HasSuffix(u, "/"+tr.File) })
+		if !ok || got.Status != http.StatusOK {
+			t.Fatalf("the device's fetch of %s: %+v ok %v", tr.File, got, ok)
 		}
 		var desc struct {
 			XMLName xml.Name  `xml:"upgrade"`
@@ -203,17 +273,27 @@ func TestMikroTikEndToEnd(t *testing.T) {
 			Config  *struct{} `xml:"config"`
 			Links   []string  `xml:"links>link>url"`
 		}
-		if err := xml.Unmarshal(doc, &desc); err != nil || desc.Version != "1" || desc.Type != "links" || desc.Config == nil || len(desc.Links) != 2 {
-			t.Fatalf("descriptor %s: %+v %v", doc, desc, err)
+		if err := xml.Unmarshal(got.Body, &desc); err != nil || desc.Version != "1" || desc.Type != "links" || desc.Config == nil || len(desc.Links) != len(want) {
+			t.Fatalf("descriptor %s: %+v %v", got.Body, desc, err)
 		}
-		last := waitSessions(t, d, n+2)
-		if !slices.Contains(last.Events, "1 BOOT") || !slices.Contains(last.Events, "7 TRANSFER COMPLETE") {
-			t.Fatalf("after the upgrade: %+v\nhistory %+v", last, d.Sessions())
+		m := storedFile(t, e, store.FileFilter{Type: "1 Firmware Upgrade Image", DeviceID: id}, tr.File)
+		if _, b := e.content(t, m.ID); string(b) != string(got.Body) || m.Version != "7.14.2" {
+			t.Fatalf("stored descriptor %+v:\n%s", m, b)
 		}
-		for _, name := range append([]string{tr.File}, tr.Packages...) {
-			if !e.files.wasFetched(name) {
-				t.Errorf("the device did not fetch %s", name)
+		// Each link is a signed URL of the file store that resolved, for
+		// the device, to the package's bytes.
+		for i, link := range desc.Links {
+			if !served(link) || !strings.HasSuffix(link, "/"+want[i]) {
+				t.Errorf("link %d: %s", i, link)
+				continue
 			}
+			pkg, ok := log.find(http.MethodGet, func(u string) bool { return u == link })
+			if !ok || pkg.Status != http.StatusOK || string(pkg.Body) != npk[want[i]] {
+				t.Errorf("the device's fetch of %s: %+v ok %v", link, pkg, ok)
+			}
+		}
+		if _, ok := log.find(http.MethodGet, func(u string) bool { return strings.HasSuffix(u, "/routeros-7.14.2-arm.npk") }); ok {
+			t.Error("the device fetched the package of another architecture")
 		}
 		if v, _ := d.Get("Device.DeviceInfo.SoftwareVersion"); v.Text != "7.14.2" {
 			t.Fatalf("SoftwareVersion %q", v.Text)
@@ -227,26 +307,25 @@ func TestMikroTikEndToEnd(t *testing.T) {
 
 	t.Run("backup upload", func(t *testing.T) {
 		n := d.SessionCount()
-		var tr struct{ CommandKey string }
-		_ = json.Unmarshal(fc.call(t, d, "backup"), &tr)
-		if last := waitSessions(t, d, n+2); !slices.Contains(last.Events, "M Upload") {
-			t.Fatalf("after the upload: %+v", last)
+		var tr struct {
+			CommandKey string
+			Status     int
 		}
-		var stored pluginhost.FileInfo
-		var data []byte
-		waitFor(t, "the export to be stored", 10*time.Second, func() bool {
-			list, _ := e.files.List(ctx, pluginhost.FileQuery{DeviceID: id, FileType: "1 Vendor Configuration File"})
-			for _, f := range list {
-				if strings.HasSuffix(f.Name, ".rsc") {
-					stored = f
-					_, data, _ = e.files.get(f.Name)
-					return true
-				}
-			}
-			return false
-		})
-		if !strings.HasPrefix(stored.Name, d.Serial()+"-") || !strings.Contains(string(data), "by RouterOS 7.14.2") || stored.Metadata["routeros"] != "7.14.2" {
-			t.Fatalf("stored %+v:\n%s", stored, data)
+		_ = json.Unmarshal(fc.call(t, d, "backup"), &tr)
+		if last := waitSessions(t, d, n+2); !slices.Contains(last.Events, "M Upload") || tr.Status != 1 {
+			t.Fatalf("after the upload: %+v, result %+v", last, tr)
+		}
+		sent, ok := log.find(http.MethodPut, func(u string) bool { return strings.HasPrefix(u, e.base+filestore.Prefix+"u/") })
+		if !ok || sent.Status != http.StatusCreated || !sent.Fault.OK() || !strings.Contains(string(sent.Body), "by RouterOS 7.14.2") {
+			t.Fatalf("the device's upload: %+v ok %v", sent, ok)
+		}
+		list, _, err := e.files.List(ctx, store.FileFilter{DeviceID: id, Type: "1 Vendor Configuration File", Source: store.FileFromDevice})
+		if err != nil || len(list) != 1 {
+			t.Fatalf("the device's stored uploads: %+v %v", list, err)
+		}
+		m, b := e.content(t, list[0].ID)
+		if string(b) != string(sent.Body) || m.Size != int64(len(b)) {
+			t.Fatalf("stored %+v:\n%s\nsent:\n%s", m, b, sent.Body)
 		}
 	})
 
