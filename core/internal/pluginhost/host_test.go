@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/provisor/provisor/core/cwmp"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/pluginhost"
 	"github.com/provisor/provisor/core/internal/session"
+	"github.com/provisor/provisor/core/internal/sim"
 )
 
 func testConfig(v any) map[string]json.RawMessage {
@@ -73,13 +75,15 @@ func TestPluginCrashMidSession(t *testing.T) {
 	s := startSim(t, e.url, "tr181")
 	d := s.Device(0)
 	r := waitSessions(t, d, 1)
-	crashedAt := time.Now()
 	if r.Err != nil {
 		t.Fatalf("the session failed: %v", r.Err)
 	}
-	if _, err := os.Stat(marker); err != nil {
+	// The plugin writes the marker just before it exits.
+	fi, err := os.Stat(marker)
+	if err != nil {
 		t.Fatal("the plugin did not crash")
 	}
+	crashedAt := fi.ModTime()
 	rec := lastSession(t, e.store, deviceID(d))
 	if rec.Outcome != "ok" || !strings.Contains(rec.Error, "plugin:testplugin") || !strings.Contains(rec.Error, "unavailable") && !strings.Contains(rec.Error, "restarting") {
 		t.Fatalf("session record %+v", rec)
@@ -93,7 +97,7 @@ func TestPluginCrashMidSession(t *testing.T) {
 		res, err = e.host.CallFunction(context.Background(), pluginhost.FunctionCall{Plugin: "testplugin", Name: "echo", Args: []json.RawMessage{json.RawMessage(`"back"`)}})
 		return err == nil
 	})
-	t.Logf("serving again %v after the crashed session ended", time.Since(crashedAt).Round(time.Millisecond))
+	t.Logf("serving again %v after the crash", time.Since(crashedAt).Round(time.Millisecond))
 	h := p.Health()
 	if string(res) != `"back"` || h.State != pluginhost.StateRunning || h.Restarts != 1 || h.Crashes != 1 || h.PID == pidBefore {
 		t.Fatalf("after restart: %s %+v (pid before %s)", res, h, pidBefore)
@@ -135,6 +139,17 @@ func TestPluginHangTimesOut(t *testing.T) {
 	if h := health(e.host, "testplugin"); h.State != pluginhost.StateRunning || h.Restarts != 0 {
 		t.Fatalf("health %+v", h)
 	}
+	// The call itself ends in the typed error, after the plugin's device
+	// call was answered.
+	p, _ := e.host.Plugin("testplugin")
+	err := p.Handler().Run(context.Background(), newFakeSession())
+	var ue *pluginhost.UnavailableError
+	if !errors.Is(err, pluginhost.ErrTimeout) || errors.As(err, &ue) {
+		t.Fatalf("a hung call: %v", err)
+	}
+	if h := health(e.host, "testplugin"); h.Timeouts != 2 || h.Calls != 2 {
+		t.Fatalf("health %+v", h)
+	}
 }
 
 // TestWrongChecksumRefused: a binary that is not the one the manifest
@@ -165,32 +180,40 @@ func TestWrongChecksumRefused(t *testing.T) {
 }
 
 // TestProtocolMismatchRefused: a manifest or an executable of another
-// major version is refused with a message that says what to do.
+// major version is refused with a message that says what to do, and
+// calls on it fail at once with ErrProtocol.
 func TestProtocolMismatchRefused(t *testing.T) {
-	t.Run("manifest", func(t *testing.T) {
-		dir := t.TempDir()
-		install(t, dir, "testplugin", bins.testplugin, func(m map[string]any) { m["protocol"] = 2 })
-		e := startEnv(t, pluginhost.Options{Dir: dir}, session.Config{})
-		h := health(e.host, "testplugin")
-		want := "its manifest declares provisor.plugin.v2, but this ACS speaks v1; rebuild the plugin against a v1 SDK"
-		if h.State != pluginhost.StateRefused || !strings.Contains(h.LastError, want) {
-			t.Fatalf("health %+v", h)
-		}
-	})
-	t.Run("executable", func(t *testing.T) {
-		dir := t.TempDir()
-		install(t, dir, "future", bins.v2plugin, nil)
-		e := startEnv(t, pluginhost.Options{Dir: dir}, session.Config{})
-		h := health(e.host, "future")
-		want := "the executable speaks provisor.plugin v2, but this ACS speaks v1"
-		if h.State != pluginhost.StateRefused || !strings.Contains(h.LastError, want) {
-			t.Fatalf("health %+v", h)
-		}
-		_, err := e.host.CallFunction(context.Background(), pluginhost.FunctionCall{Plugin: "future", Name: "x"})
-		if !errors.Is(err, pluginhost.ErrProtocol) {
-			t.Fatalf("call: %v", err)
-		}
-	})
+	for _, c := range []struct {
+		name, binary string
+		edit         func(m map[string]any)
+		want         string
+	}{
+		{"manifest", bins.testplugin, func(m map[string]any) { m["protocol"] = 2 },
+			"its manifest declares provisor.plugin.v2, but this ACS speaks v1; rebuild the plugin against a v1 SDK"},
+		{"executable", bins.v2plugin, nil,
+			"the executable speaks provisor.plugin v2, but this ACS speaks v1 (its manifest claims v1); rebuild the plugin against a v1 SDK"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			install(t, dir, "future", c.binary, c.edit)
+			e := startEnv(t, pluginhost.Options{Dir: dir}, session.Config{})
+			h := health(e.host, "future")
+			if h.State != pluginhost.StateRefused || !strings.Contains(h.LastError, c.want) || h.PID != "" {
+				t.Fatalf("health %+v", h)
+			}
+			_, err := e.host.CallFunction(context.Background(), pluginhost.FunctionCall{Plugin: "future", Name: "echo"})
+			if !errors.Is(err, pluginhost.ErrProtocol) || !errors.Is(err, pluginhost.ErrUnavailable) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("call: %v", err)
+			}
+			s := startSim(t, e.url, "tr181")
+			if r := waitSessions(t, s.Device(0), 1); r.Err != nil {
+				t.Fatal(r.Err)
+			}
+			if h := health(e.host, "future"); h.Restarts != 0 || h.Calls != 0 {
+				t.Fatalf("a refused plugin was restarted or called: %+v", h)
+			}
+		})
+	}
 }
 
 func TestManifests(t *testing.T) {
@@ -225,5 +248,76 @@ func TestManifests(t *testing.T) {
 		if got := m.Matches(c.d); got != c.want {
 			t.Errorf("Matches(%+v) = %v", c.d, got)
 		}
+	}
+}
+
+// TestOnePluginCallPerSession: a session reaches a plugin at most once,
+// whatever the number of events its Inform carries, the parameters in
+// it, or the device calls the plugin makes back; a session with none of
+// the plugin's events does not reach it at all.
+func TestOnePluginCallPerSession(t *testing.T) {
+	prof, err := sim.LookupProfile("tr181")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prof.InformParams) < 5 {
+		t.Fatalf("the profile's Informs carry %d parameters; the test needs several", len(prof.InformParams))
+	}
+	type step struct {
+		name  string
+		kick  []cwmp.EventCode // nil: the first boot
+		calls int64            // plugin calls the session costs
+	}
+	for _, c := range []struct {
+		name   string
+		events []string // the manifest's; nil: what the plugin reports ("inform")
+		steps  []step
+	}{
+		{"every session", nil, []step{
+			{"0 BOOTSTRAP, 1 BOOT", nil, 1},
+			{"three events", []cwmp.EventCode{cwmp.EventPeriodic, cwmp.EventScheduled, cwmp.EventConnectionRequest}, 1},
+			{"periodic", []cwmp.EventCode{cwmp.EventPeriodic}, 1},
+		}},
+		{"bootstrap only", []string{"0 BOOTSTRAP"}, []step{
+			{"0 BOOTSTRAP, 1 BOOT", nil, 1},
+			{"three events, none of the plugin's", []cwmp.EventCode{cwmp.EventPeriodic, cwmp.EventScheduled, cwmp.EventConnectionRequest}, 0},
+			{"bootstrap again with others", []cwmp.EventCode{cwmp.EventBootstrap, cwmp.EventBoot, cwmp.EventPeriodic}, 1},
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			install(t, dir, "testplugin", bins.testplugin, func(m map[string]any) {
+				if c.events != nil {
+					m["events"] = c.events
+				}
+			})
+			e := startEnv(t, pluginhost.Options{Dir: dir, Config: testConfig(map[string]string{"mode": "ok"})}, session.Config{})
+			s := startSim(t, e.url, "tr181")
+			d := s.Device(0)
+			for i, st := range c.steps {
+				before := health(e.host, "testplugin").Calls
+				if st.kick != nil {
+					d.Kick(st.kick...)
+				}
+				r := waitSessions(t, d, i+1)
+				events := len(st.kick)
+				if st.kick == nil {
+					events = 2 // 0 BOOTSTRAP, 1 BOOT
+				}
+				if r.Err != nil || len(r.Events) != events {
+					t.Fatalf("%s: session %+v", st.name, r)
+				}
+				// The handler's device calls (GetParameterValues,
+				// SetParameterValues) run inside its one call.
+				if st.calls == 1 && !slices.Contains(r.Calls, "SetParameterValues") || st.calls == 0 && len(r.Calls) != 0 {
+					t.Fatalf("%s: device calls %v", st.name, r.Calls)
+				}
+				h := health(e.host, "testplugin")
+				if got := h.Calls - before; got != st.calls || h.Failures != 0 {
+					t.Fatalf("%s: %d plugin calls for a session of %d events and %d Inform parameters, want %d (health %+v)",
+						st.name, got, len(r.Events), len(prof.InformParams), st.calls, h)
+				}
+			}
+		})
 	}
 }
