@@ -4,14 +4,22 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"os/exec"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/provisor/provisor/core/cwmp"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/pluginhost"
 	"github.com/provisor/provisor/core/internal/store"
+	pluginv1 "github.com/provisor/provisor/sdk/proto/provisor/plugin/v1"
 )
 
 // fakeSession is a hook.Session whose device answers at once, so that the
@@ -133,9 +141,9 @@ func BenchmarkPluginCallback(b *testing.B) {
 	b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "plugin-ns/rpc")
 }
 
-// BenchmarkBaselineGRPCRoundTrip is the floor both are measured against:
-// a bare unary gRPC call (the go-plugin health check) over the same
-// connection to the same plugin process.
+// BenchmarkBaselineGRPCRoundTrip is a bare unary gRPC call (the
+// go-plugin health check) over the host's own connection to the same
+// plugin process.
 func BenchmarkBaselineGRPCRoundTrip(b *testing.B) {
 	_, p := benchHost(b, "noop")
 	ctx := context.Background()
@@ -145,4 +153,119 @@ func BenchmarkBaselineGRPCRoundTrip(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// bareClient is the host's side of testdata/bareplugin: a go-plugin
+// client started as the host starts plugins (gRPC only, automatic mTLS,
+// no host environment), with nothing of Provisor's on either side.
+type bareClient struct {
+	conn   *grpc.ClientConn
+	broker *plugin.GRPCBroker
+}
+
+type bareGlue struct{ plugin.NetRPCUnsupportedPlugin }
+
+func (bareGlue) GRPCServer(*plugin.GRPCBroker, *grpc.Server) error { return nil }
+func (bareGlue) GRPCClient(_ context.Context, br *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &bareClient{conn: c, broker: br}, nil
+}
+
+// bareHost serves /provisor.bench.Host/Call, an echo, to the bare plugin.
+var bareHost = grpc.ServiceDesc{
+	ServiceName: "provisor.bench.Host",
+	HandlerType: (*any)(nil),
+	Methods: []grpc.MethodDesc{{MethodName: "Call", Handler: func(_ any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		in := &wrapperspb.BytesValue{}
+		if err := dec(in); err != nil {
+			return nil, err
+		}
+		return in, nil
+	}}},
+}
+
+func startBare(b *testing.B) *bareClient {
+	b.Helper()
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  plugin.HandshakeConfig{ProtocolVersion: 1, MagicCookieKey: "BARE_PLUGIN", MagicCookieValue: "bench"},
+		Plugins:          plugin.PluginSet{"bare": bareGlue{}},
+		Cmd:              exec.Command(bins.bareplugin),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		SkipHostEnv:      true,
+		Logger:           hclog.NewNullLogger(),
+	})
+	b.Cleanup(client.Kill)
+	rpc, err := client.Client()
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := rpc.Dispense("bare")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := raw.(*bareClient)
+	id := c.broker.NextId()
+	go c.broker.AcceptAndServe(id, func(opts []grpc.ServerOption) *grpc.Server {
+		s := grpc.NewServer(opts...)
+		s.RegisterService(&bareHost, struct{}{})
+		return s
+	})
+	if err := c.conn.Invoke(context.Background(), "/provisor.bench.Bare/Dial", wrapperspb.UInt32(id), &wrapperspb.BytesValue{}); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+// BenchmarkBareGoPluginCall is the floor of BenchmarkPluginEventCall: a
+// unary call from the host to a bare go-plugin gRPC plugin, with a
+// payload the size of that benchmark's HandleSession request.
+func BenchmarkBareGoPluginCall(b *testing.B) {
+	c := startBare(b)
+	ctx := context.Background()
+	req := &wrapperspb.BytesValue{Value: make([]byte, benchRequestSize(b))}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.conn.Invoke(ctx, "/provisor.bench.Bare/Call", req, &wrapperspb.BytesValue{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBareGoPluginCallback is the floor of BenchmarkPluginCallback:
+// the bare plugin calls a host service back over the go-plugin broker,
+// on a connection it dialled once; b.N calls in one loop.
+func BenchmarkBareGoPluginCallback(b *testing.B) {
+	c := startBare(b)
+	loop := func(n int) time.Duration {
+		out := &wrapperspb.Int64Value{}
+		if err := c.conn.Invoke(context.Background(), "/provisor.bench.Bare/Loop", wrapperspb.UInt64(uint64(n)), out); err != nil {
+			b.Fatal(err)
+		}
+		return time.Duration(out.Value)
+	}
+	loop(100) // warm the connection
+	b.ResetTimer()
+	d := loop(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "plugin-ns/rpc")
+}
+
+// benchRequestSize is the wire size of the HandleSession request
+// BenchmarkPluginEventCall sends.
+func benchRequestSize(b *testing.B) int {
+	s := newFakeSession()
+	req := &pluginv1.HandleSessionRequest{SessionId: s.ID(), Session: 1 << 62, StartUnixNano: s.start.UnixNano(),
+		Device: &pluginv1.Device{Id: "00AABB-Box-S1", Manufacturer: "Testco", Oui: "00AABB", ProductClass: "Box", SerialNumber: "S1", Root: "Device.", CwmpVersion: "1.4"}}
+	for _, e := range s.inform.Events {
+		req.Events = append(req.Events, &pluginv1.Event{Code: string(e.EventCode)})
+	}
+	for _, v := range s.inform.ParameterList {
+		req.InformParameters = append(req.InformParameters, &pluginv1.ParameterValue{Name: v.Name, Value: v.Value.Text, Type: string(v.Value.Type)})
+	}
+	n := proto.Size(req)
+	if n == 0 {
+		b.Fatal("empty request")
+	}
+	return n
 }

@@ -29,8 +29,8 @@ import (
 
 // Binaries built once for the whole test run.
 var bins struct {
-	dir                  string
-	testplugin, v2plugin string
+	dir                              string
+	testplugin, v2plugin, bareplugin string
 }
 
 func TestMain(m *testing.M) {
@@ -41,7 +41,9 @@ func TestMain(m *testing.M) {
 	bins.dir = dir
 	bins.testplugin = filepath.Join(dir, "testplugin")
 	bins.v2plugin = filepath.Join(dir, "v2plugin")
-	for out, pkg := range map[string]string{bins.testplugin: "./testdata/testplugin", bins.v2plugin: "./testdata/v2plugin"} {
+	bins.bareplugin = filepath.Join(dir, "bareplugin")
+	for out, pkg := range map[string]string{bins.testplugin: "./testdata/testplugin", bins.v2plugin: "./testdata/v2plugin",
+		bins.bareplugin: "./testdata/bareplugin"} {
 		if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
 			os.Exit(1)
