@@ -178,6 +178,9 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		log.Warn("some plugins were not loaded", "err", perr) // the others run
 	}
 	if plugins != nil {
+		// Plugins name the files their devices upload (a MikroTik /export
+		// becomes <serial>-<time>.rsc).
+		api.files.SetInspector(plugins.UploadInspector(st))
 		defer func() {
 			c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()

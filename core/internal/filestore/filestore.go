@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/provisor/provisor/core/internal/store"
@@ -70,10 +71,30 @@ var (
 
 // Store is the file store. Methods are safe for concurrent use.
 type Store struct {
-	meta Meta
-	opts Options
-	base *url.URL
-	log  *slog.Logger
+	meta    Meta
+	opts    Options
+	base    *url.URL
+	log     *slog.Logger
+	inspect atomic.Pointer[Inspector]
+}
+
+// InspectBytes is how much of a device's upload an Inspector sees.
+const InspectBytes = 64 << 10
+
+// Inspector looks at the head of a file a device uploads (at most
+// InspectBytes) and may name it: "" keeps the default name. size is the
+// whole file's size, -1 when not known yet. An error keeps the upload,
+// under its default name: a device's file is never refused for it.
+type Inspector func(ctx context.Context, g UploadGrant, name string, size int64, head []byte) (string, error)
+
+// SetInspector installs (nil removes) the Inspector of device uploads;
+// the ACS sets the plugins' once they have started.
+func (s *Store) SetInspector(fn Inspector) {
+	if fn == nil {
+		s.inspect.Store(nil)
+		return
+	}
+	s.inspect.Store(&fn)
 }
 
 const keyFile = ".signing-key"

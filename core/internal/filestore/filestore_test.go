@@ -271,6 +271,60 @@ func TestUpload(t *testing.T) {
 	}
 }
 
+// TestUploadInspector: an inspector sees the head of a device's upload
+// and names it; the bytes stored are the whole upload either way, and
+// an inspector that fails never costs the device its upload.
+func TestUploadInspector(t *testing.T) {
+	big := strings.Repeat("# line\n", InspectBytes/7+100) // longer than the head
+	for _, c := range []struct {
+		name, body string
+		named      string
+		err        error
+		wantName   string
+		wantHead   int
+		wantSize   int64
+	}{
+		{"named", "# by RouterOS 7.14.2\n/ip address\n", "7DCF-export.rsc", nil, "7DCF-export.rsc", 33, 33},
+		{"kept", "anything", "", nil, "00D0B7-GW-1-", 8, 8},
+		{"failed", "anything", "x.rsc", errors.New("not an export"), "00D0B7-GW-1-", 8, 8},
+		{"longer than the head", big, "big.rsc", nil, "big.rsc", InspectBytes, int64(len(big))},
+		{"path in the name", "x", "../../etc/passwd", nil, ".._.._etc_passwd", 1, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, Options{})
+			var (
+				gotGrant UploadGrant
+				gotHead  []byte
+				gotSize  int64
+			)
+			e.files.SetInspector(func(_ context.Context, g UploadGrant, name string, size int64, head []byte) (string, error) {
+				gotGrant, gotHead, gotSize = g, append([]byte(nil), head...), size
+				return c.named, c.err
+			})
+			u, _ := e.files.UploadURLFor(UploadGrant{DeviceID: "00D0B7-GW-1", FileType: "1 Vendor Configuration File", CommandKey: "ck"}, time.Hour)
+			if resp, _ := do(t, "PUT", u, strings.NewReader(c.body)); resp.StatusCode != http.StatusCreated {
+				t.Fatalf("PUT: %d", resp.StatusCode)
+			}
+			if gotGrant.DeviceID != "00D0B7-GW-1" || gotGrant.CommandKey != "ck" || len(gotHead) != c.wantHead ||
+				string(gotHead) != c.body[:c.wantHead] || gotSize != c.wantSize {
+				t.Fatalf("inspector saw %+v, %d bytes of head, size %d", gotGrant, len(gotHead), gotSize)
+			}
+			list, _, _ := e.files.List(ctx, store.FileFilter{DeviceID: "00D0B7-GW-1"})
+			if len(list) != 1 || !strings.HasPrefix(list[0].Name, c.wantName) {
+				t.Fatalf("stored %+v", list)
+			}
+			_, f, err := e.files.Get(ctx, list[0].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if b, _ := io.ReadAll(f); string(b) != c.body {
+				t.Fatalf("stored %d bytes, sent %d", len(b), len(c.body))
+			}
+		})
+	}
+}
+
 func TestNoBaseURL(t *testing.T) {
 	dir := t.TempDir()
 	db, err := sqlite.Open(ctx, filepath.Join(dir, "p.db"), sqlite.Options{Logger: slog.New(slog.DiscardHandler)})

@@ -1,6 +1,7 @@
 package filestore
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"mime"
@@ -130,6 +131,32 @@ func (s *Store) serveUpload(w http.ResponseWriter, r *http.Request, grant, sig s
 	}
 	if name == "" || name == "." || name == "/" {
 		name = defaultUploadName(g, s.opts.Now())
+	}
+	if fn := s.inspect.Load(); fn != nil {
+		head := make([]byte, InspectBytes)
+		size := int64(-1)
+		if src == io.Reader(body) { // not a form: the request's length is the file's
+			size = r.ContentLength
+		}
+		n, err := io.ReadFull(src, head)
+		switch {
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			size = int64(n) // all of it
+		case err != nil:
+			served.Inc("upload", "error")
+			s.log.Warn("device upload failed", "device", g.DeviceID, "err", err)
+			http.Error(w, "upload failed", http.StatusBadRequest)
+			return
+		}
+		head = head[:n]
+		src = io.MultiReader(bytes.NewReader(head), src)
+		named, err := (*fn)(r.Context(), g, name, size, head)
+		switch {
+		case err != nil:
+			s.log.Warn("upload inspection failed; the file keeps its default name", "device", g.DeviceID, "type", g.FileType, "name", name, "err", err)
+		case named != "":
+			name = named
+		}
 	}
 	m := store.FileMeta{
 		Name: sanitizeName(name), Type: g.FileType, Source: store.FileFromDevice, DeviceID: g.DeviceID,

@@ -154,6 +154,7 @@ func startEnv(t testing.TB, opts pluginhost.Options, cfg session.Config, scripts
 		t.Fatal(err)
 	}
 	e.host = h
+	e.files.SetInspector(h.UploadInspector(st))
 	hooks := &hook.Registry{}
 	hooks.Register(hook.StageBuiltin, session.Discovery{})
 	h.Register(hooks)

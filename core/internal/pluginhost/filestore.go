@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/provisor/provisor/core/internal/filestore"
+	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/store"
 )
 
@@ -95,4 +98,35 @@ func (f *fileStore) URL(ctx context.Context, file string, ttl time.Duration) (st
 
 func (f *fileStore) UploadURL(ctx context.Context, deviceID, fileType string, ttl time.Duration) (string, error) {
 	return f.fs.UploadURL(deviceID, fileType, ttl)
+}
+
+// DeviceLookup reads a device's identity.
+type DeviceLookup interface {
+	Device(ctx context.Context, id string) (store.Device, error)
+}
+
+// UploadInspector names the files devices upload through the plugin that
+// declares the upload's file type and matches the device (see
+// InspectUpload); install it with filestore.Store.SetInspector once the
+// plugins have started. The metadata a plugin reads from the file is
+// logged: the file store keeps no free-form metadata.
+func (h *Host) UploadInspector(devices DeviceLookup) filestore.Inspector {
+	return func(ctx context.Context, g filestore.UploadGrant, name string, size int64, head []byte) (string, error) {
+		d := hook.Device{ID: g.DeviceID}
+		if dev, err := devices.Device(ctx, g.DeviceID); err == nil {
+			d.Manufacturer, d.OUI, d.ProductClass, d.SerialNumber = dev.Manufacturer, dev.OUI, dev.ProductClass, dev.SerialNumber
+		}
+		res, handled, err := h.InspectUpload(ctx, d, g.FileType, name, size, head)
+		if err != nil || !handled {
+			return "", err
+		}
+		if len(res.Metadata) > 0 {
+			attrs := []any{"plugin", res.Plugin, "device", g.DeviceID, "type", g.FileType, "name", res.Name}
+			for _, k := range slices.Sorted(maps.Keys(res.Metadata)) {
+				attrs = append(attrs, "meta."+k, res.Metadata[k])
+			}
+			h.log.Info("plugin read a device upload", attrs...)
+		}
+		return res.Name, nil
+	}
 }

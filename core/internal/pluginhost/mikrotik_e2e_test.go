@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -326,6 +327,10 @@ func TestMikroTikEndToEnd(t *testing.T) {
 		m, b := e.content(t, list[0].ID)
 		if string(b) != string(sent.Body) || m.Size != int64(len(b)) {
 			t.Fatalf("stored %+v:\n%s\nsent:\n%s", m, b, sent.Body)
+		}
+		// The plugin named it from the export's header.
+		if !regexp.MustCompile(`^` + d.Serial() + `-\d{8}-\d{6}\.rsc$`).MatchString(m.Name) {
+			t.Fatalf("stored as %q", m.Name)
 		}
 	})
 
