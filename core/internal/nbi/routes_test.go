@@ -267,7 +267,18 @@ var routeCases = []routeCase{
 		}},
 
 	{op: "listFaults", method: "GET", path: "/api/v1/faults?device={dev}", status: 200,
-		bad: []badInput{{name: "bad cursor", path: "/api/v1/faults?cursor=x", status: 400, field: "cursor"}}},
+		check: func(t *testing.T, e *env, f *fixture, r resp) {
+			var l struct{ Faults []apiFault }
+			r.json(t, &l)
+			// Newest first: the fault added by hand (no task), then taskF2's.
+			if len(l.Faults) < 3 || l.Faults[0].TaskID != 0 || itoa64(l.Faults[1].ID) != f.vals["faultF2"] || itoa64(l.Faults[1].TaskID) != f.vals["taskF2"] {
+				t.Fatalf("%s", r.body)
+			}
+		},
+		bad: []badInput{
+			{name: "bad cursor", path: "/api/v1/faults?cursor=x", status: 400, field: "cursor"},
+			{name: "bad task", path: "/api/v1/faults?task=-3", status: 400, field: "task"},
+		}},
 	{op: "deleteFault", method: "DELETE", path: "/api/v1/faults/{faultDel}", status: 204,
 		bad: []badInput{
 			{name: "not a number", path: "/api/v1/faults/x", status: 400, field: "id"},
