@@ -377,6 +377,8 @@ func startInProcessACS(ctx context.Context, b benchACS) (*inProcessACS, error) {
 	}
 	cfg.PluginsDir = b.plugins
 	cfg.Listen, cfg.DataDir, cfg.Database, cfg.LogLevel = "127.0.0.1:0", dir, filepath.Join(dir, "provisor.db"), "warn"
+	// Not the default :7557, which another ACS on the machine may hold.
+	cfg.APIListen = "127.0.0.1:0"
 	cfg.ShutdownTimeout = 10 * time.Second
 	cfg.AuthUsername, cfg.AuthPassword = benchAuthUser, benchAuthPass
 	cfg.IPRate, cfg.AuthFailureLimitIP = 0, 1_000_000

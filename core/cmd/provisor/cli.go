@@ -33,6 +33,7 @@ const cliUsage = `Usage:
   provisor device reboot|refresh ID [PATH] [--now]
   provisor device tag|untag ID TAG...
   provisor device delete ID --yes
+  provisor device credential show|delete ID
   provisor task list [--device ID] [--state STATE] [--limit N] [--all]
   provisor task get ID
   provisor task create (--device ID | --where EXPR... --tag TAG...) --kind KIND [--args JSON] [--file ID] [--now] [--expires 24h] [--dry-run]
@@ -286,7 +287,11 @@ type (
 		Online          bool           `json:"online"`
 		Tags            []string       `json:"tags"`
 		Parameters      []cliParameter `json:"parameters"`
-		Raw             json.RawMessage
+		Credential      *struct {
+			Set     bool `json:"set"`
+			Pending bool `json:"pending"`
+		} `json:"credential"`
+		Raw json.RawMessage
 	}
 	cliParameter struct {
 		Name     string `json:"name"`
@@ -413,6 +418,16 @@ var cliActions = map[string]func(fs *flag.FlagSet) cliAction{
 				if len(d.Tags) > 0 {
 					fmt.Fprintf(w, "tags\t%s\n", strings.Join(d.Tags, ", "))
 				}
+				if cr := d.Credential; cr != nil {
+					state := "shared bootstrap credential"
+					if cr.Set {
+						state = "its own"
+					}
+					if cr.Pending {
+						state += " (a new one pending)"
+					}
+					fmt.Fprintf(w, "credential\t%s\n", state)
+				}
 				fmt.Fprintln(w, "\nNAME\tTYPE\tW\tVALUE")
 				for _, p := range d.Parameters {
 					if p.Object {
@@ -506,6 +521,53 @@ var cliActions = map[string]func(fs *flag.FlagSet) cliAction{
 				return errors.New("deleting a device removes its parameters, history and tasks: add --yes")
 			}
 			return c.call("DELETE", devPath(pos[0]), nil, nil, nil)
+		}
+	},
+	"device credential": func(fs *flag.FlagSet) cliAction {
+		return func(c *cliClient, pos []string) error {
+			if len(pos) != 2 || (pos[0] != "show" && pos[0] != "delete") {
+				return errors.New("want: device credential show|delete ID")
+			}
+			id := pos[1]
+			if pos[0] == "delete" {
+				// What a factory-reset device needs: it comes back with
+				// the shared credential and is refused while it has one.
+				if err := c.call("DELETE", devPath(id)+"/credential", nil, nil, nil); err != nil {
+					return err
+				}
+				if c.format == "table" {
+					fmt.Fprintf(c.out, "%s: credential deleted; its next session with the shared bootstrap credential is admitted and given a new one\n", id)
+				}
+				return nil
+			}
+			var d struct {
+				ID         string `json:"id"`
+				Credential struct {
+					Set      bool       `json:"set"`
+					Pending  bool       `json:"pending"`
+					Username string     `json:"username"`
+					Updated  *time.Time `json:"updated"`
+				} `json:"credential"`
+			}
+			if err := c.call("GET", devPath(id), url.Values{"parameters": {"false"}}, nil, &d); err != nil {
+				return err
+			}
+			return c.show(map[string]any{"id": d.ID, "credential": d.Credential}, func(w *tabwriter.Writer) {
+				cr := d.Credential
+				state := "none: the shared bootstrap credential is accepted"
+				switch {
+				case cr.Set && cr.Pending:
+					state = "own, and a new one pending"
+				case cr.Set:
+					state = "own: the shared bootstrap credential is refused"
+				case cr.Pending:
+					state = "pending: sent to the device, not confirmed yet"
+				}
+				fmt.Fprintf(w, "%s\t%s\n", d.ID, state)
+				if cr.Username != "" {
+					fmt.Fprintf(w, "username\t%s\nupdated\t%s\n", cr.Username, ago(cr.Updated))
+				}
+			})
 		}
 	},
 	"task list": func(fs *flag.FlagSet) cliAction {

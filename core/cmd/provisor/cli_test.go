@@ -140,6 +140,9 @@ func TestCLI(t *testing.T) {
 		{args: []string{"device", "delete", store.DeviceIDFrom("00D0B7", "Home GW", "SN2")}, err: "--yes"},
 		{args: []string{"device", "delete", store.DeviceIDFrom("00D0B7", "Home GW", "SN2"), "--yes"}},
 		{args: []string{"device", "frobnicate"}, err: "unknown command"},
+		{args: []string{"device", "credential", "show", id1}, want: []string{id1, "none: the shared bootstrap credential is accepted"}},
+		{args: []string{"device", "credential", "delete", id1}, err: "404"},
+		{args: []string{"device", "credential", "forget", id1}, err: "show|delete"},
 	}
 	for _, s := range steps {
 		out, stderr, err := cli(t, s.args...)

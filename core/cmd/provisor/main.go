@@ -20,6 +20,7 @@ import (
 
 	"github.com/provisor/provisor/core/internal/config"
 	"github.com/provisor/provisor/core/internal/hook"
+	"github.com/provisor/provisor/core/internal/metrics"
 	"github.com/provisor/provisor/core/internal/pluginhost"
 	"github.com/provisor/provisor/core/internal/script"
 	"github.com/provisor/provisor/core/internal/server"
@@ -326,7 +327,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 // handlers.
 func newAuth(cfg config.Config, st *sqlite.DB, hooks *hook.Registry, log *slog.Logger) (*server.Auth, error) {
 	ac := server.AuthConfig{
-		Mode: cfg.AuthMode, Realm: cfg.AuthRealm, AllowBasicWithoutTLS: cfg.AuthAllowBasicWithoutTLS,
+		Mode: cfg.AuthMode, Realm: cfg.AuthRealm, AllowBasicWithoutTLS: cfg.AuthAllowBasicWithoutTLS, Rebootstrap: cfg.AuthRebootstrap,
 		NonceLifetime: cfg.AuthNonceLifetime, DigestAlgorithms: strings.Split(cfg.AuthDigestAlgorithms, ","),
 		Store: st, ClientIdentity: cfg.TLSClientIdentity,
 		FailureLimit: cfg.AuthFailureLimit, FailureLimitIP: cfg.AuthFailureLimitIP,
@@ -364,8 +365,13 @@ func newAuth(cfg config.Config, st *sqlite.DB, hooks *hook.Registry, log *slog.L
 	if err != nil {
 		return nil, err
 	}
+	auth.RegisterMetrics(metrics.Default)
 	log.Info("CPE authentication", "mode", cfg.AuthMode, "realm", auth.Realm(), "shared_credential", ac.SharedPassword != "",
-		"rotate_on_bootstrap", cfg.AuthRotateOnBootstrap && ac.SharedPassword != "", "providers", len(ac.Providers))
+		"rotate_on_bootstrap", cfg.AuthRotateOnBootstrap && ac.SharedPassword != "", "rebootstrap", cfg.AuthRebootstrap, "providers", len(ac.Providers))
+	if cfg.AuthRebootstrap == server.RebootstrapAccept {
+		log.Warn("auth.rebootstrap=accept: a 0 BOOTSTRAP Inform with the shared credential re-admits a device that has its own; " +
+			"whoever holds the shared credential can take over any device, so keep it secret and use HTTPS")
+	}
 	return auth, nil
 }
 

@@ -87,6 +87,7 @@ type Config struct {
 	AuthPassword             string
 	AuthShared               bool
 	AuthRotateOnBootstrap    bool
+	AuthRebootstrap          string
 	AuthAllowBasicWithoutTLS bool
 	AuthNonceLifetime        time.Duration
 	AuthDigestAlgorithms     string
@@ -231,6 +232,7 @@ var Keys = []Key{
 	strKey("auth.password", "", "password of the shared bootstrap credential; empty: generated once into <data_dir>/bootstrap-credential", func(c *Config) *string { return &c.AuthPassword }),
 	boolKey("auth.shared", "true", "accept the shared bootstrap credential from devices without their own", func(c *Config) *bool { return &c.AuthShared }),
 	boolKey("auth.rotate_on_bootstrap", "true", "at 0 BOOTSTRAP, replace the shared credential with a generated per-device one", func(c *Config) *bool { return &c.AuthRotateOnBootstrap }),
+	strKey("auth.rebootstrap", "refuse", "0 BOOTSTRAP with the shared credential from a device that has its own (factory reset): refuse, or accept and rotate again", func(c *Config) *string { return &c.AuthRebootstrap }),
 	boolKey("auth.allow_basic_without_tls", "false", "accept Basic authentication over plain HTTP", func(c *Config) *bool { return &c.AuthAllowBasicWithoutTLS }),
 	durKey("auth.nonce_lifetime", "5m", "how long a Digest nonce stays fresh", func(c *Config) *time.Duration { return &c.AuthNonceLifetime }),
 	strKey("auth.digest_algorithms", "MD5,SHA-256", "Digest algorithms offered, in order", func(c *Config) *string { return &c.AuthDigestAlgorithms }),
@@ -374,6 +376,16 @@ func (c *Config) validate() error {
 func (c *Config) validateSecurity() error {
 	if !server.ValidMode(c.AuthMode, false) {
 		return fmt.Errorf("auth.mode %q: want digest, basic, any or none", c.AuthMode)
+	}
+	switch c.AuthRebootstrap {
+	case server.RebootstrapRefuse:
+	case server.RebootstrapAccept:
+		// Accepting makes sense only to give the device a new credential.
+		if !c.AuthShared || !c.AuthRotateOnBootstrap {
+			return errors.New("auth.rebootstrap accept needs auth.shared and auth.rotate_on_bootstrap: the re-admitted device is to get a new credential")
+		}
+	default:
+		return fmt.Errorf("auth.rebootstrap %q: want refuse or accept", c.AuthRebootstrap)
 	}
 	for _, a := range strings.Split(c.AuthDigestAlgorithms, ",") {
 		if a = strings.ToUpper(strings.TrimSpace(a)); a != "MD5" && a != "SHA-256" {

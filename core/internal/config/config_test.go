@@ -67,7 +67,7 @@ profiles:
 		{"missing file", filepath.Join(dir, "absent.yaml"), nil, nil, "no such file"},
 		{"bad yaml", write("bad.yaml", "listen: [\n"), nil, nil, "bad.yaml"},
 		{"security defaults", "", nil, func(t *testing.T, c Config) {
-			if c.AuthMode != "any" || !c.AuthShared || !c.AuthRotateOnBootstrap || c.AuthAllowBasicWithoutTLS ||
+			if c.AuthMode != "any" || !c.AuthShared || !c.AuthRotateOnBootstrap || c.AuthRebootstrap != "refuse" || c.AuthAllowBasicWithoutTLS ||
 				c.AuthUsername != "provisor-bootstrap" || c.AuthPassword != "" || !c.TLSSessionTickets || c.MaxSessions != 1000 || c.IPRate != 20 {
 				t.Fatalf("%+v", c)
 			}
@@ -95,6 +95,13 @@ profiles:
 			}
 		}, ""},
 		{"bad auth mode", "", []string{"PROVISOR_AUTH_MODE=ntlm"}, nil, "auth.mode"},
+		{"re-bootstrap accepted", write("reboot.yaml", "auth:\n  rebootstrap: accept\n"), nil, func(t *testing.T, c Config) {
+			if c.AuthRebootstrap != "accept" {
+				t.Fatalf("%+v", c)
+			}
+		}, ""},
+		{"bad re-bootstrap policy", "", []string{"PROVISOR_AUTH_REBOOTSTRAP=allow"}, nil, "auth.rebootstrap"},
+		{"re-bootstrap accepted without rotation", "", []string{"PROVISOR_AUTH_REBOOTSTRAP=accept", "PROVISOR_AUTH_ROTATE_ON_BOOTSTRAP=false"}, nil, "auth.rotate_on_bootstrap"},
 		{"bad boolean", "", []string{"PROVISOR_AUTH_SHARED=maybe"}, nil, "not a boolean"},
 		{"bad CIDR", "", []string{"PROVISOR_ALLOW_FROM=10.0.0.0/40"}, nil, "allow_from"},
 		{"TLS without a certificate", "", []string{"PROVISOR_TLS_LISTEN=:7548"}, nil, "tls.cert"},

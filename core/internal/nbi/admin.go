@@ -21,8 +21,8 @@ type apiFault struct {
 }
 
 func (s *Server) listFaults(w http.ResponseWriter, r *http.Request) error {
-	p := queryParams(r, "device", "cursor", "limit")
-	f := store.FaultFilter{DeviceID: p.str("device"), Before: p.int64("cursor"), Limit: p.intIn("limit", 100, 1, 1000)}
+	p := queryParams(r, "device", "task", "cursor", "limit")
+	f := store.FaultFilter{DeviceID: p.str("device"), TaskID: p.int64("task"), Before: p.int64("cursor"), Limit: p.intIn("limit", 100, 1, 1000)}
 	if err := p.done(); err != nil {
 		return err
 	}
@@ -104,11 +104,11 @@ func (s *Server) retryFault(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// taskOfFault finds the task a fault record belongs to. Records carry the
-// task when whoever wrote them knew it; the session engine records a
-// device's fault without it, so the task is then the device's task in
-// fault with the same code that changed closest in time to the fault (the
-// task's state is stored right after the fault).
+// taskOfFault finds the task a fault record belongs to. The session
+// engine records the task with every fault a task's call provoked. Faults
+// stored before it did have no task ID; for those alone the task is the
+// device's task in fault with the same code that changed closest in time
+// to the fault (the task's state is stored right after the fault).
 func (s *Server) taskOfFault(r *http.Request, f store.FaultRecord) (int64, error) {
 	if f.TaskID != 0 {
 		return f.TaskID, nil

@@ -32,8 +32,39 @@ type apiDevice struct {
 	Online               bool       `json:"online"`
 	// InformInterval is the periodic inform interval in seconds, 0 when
 	// unknown or disabled.
-	InformInterval int64      `json:"informInterval"`
-	Parameters     []apiParam `json:"parameters,omitempty"`
+	InformInterval int64 `json:"informInterval"`
+	// Credential is shown for one device, not in listings.
+	Credential *apiCredential `json:"credential,omitempty"`
+	Parameters []apiParam     `json:"parameters,omitempty"`
+}
+
+// apiCredential says whether a device has a credential of its own to
+// talk to the ACS with; never what it is.
+type apiCredential struct {
+	// Set: the device has an active credential of its own, and the shared
+	// bootstrap credential is refused for it (see auth.rebootstrap).
+	Set bool `json:"set"`
+	// Pending: a new credential was sent to the device and is accepted
+	// until the device confirms it by using it, or acknowledges it.
+	Pending  bool       `json:"pending,omitempty"`
+	Username string     `json:"username,omitempty"`
+	Updated  *time.Time `json:"updated,omitempty"`
+}
+
+func toAPICredential(creds []store.CPECredential) *apiCredential {
+	out := &apiCredential{}
+	for _, c := range creds {
+		if c.Pending {
+			out.Pending = true
+		} else {
+			out.Set = true
+		}
+		// The active one comes first; a pending one alone names itself.
+		if out.Username == "" {
+			out.Username, out.Updated = c.Username, timePtr(c.Updated)
+		}
+	}
+	return out
 }
 
 type apiParam struct {
@@ -243,7 +274,43 @@ func (s *Server) getDevice(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, s.toAPIDevice(row, s.cfg.Now()))
+	creds, err := s.st.DeviceCredentials(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	out := s.toAPIDevice(row, s.cfg.Now())
+	out.Credential = toAPICredential(creds)
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// deleteCredential deletes the credentials a device has of its own, active
+// and pending, so that its next session with the shared bootstrap
+// credential is admitted and, at its 0 BOOTSTRAP, given a new one: what a
+// factory-reset device needs under auth.rebootstrap=refuse. A credential
+// provisioned for a device that has not informed yet is deleted too.
+func (s *Server) deleteCredential(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if err := queryParams(r).done(); err != nil {
+		return err
+	}
+	target(r, id)
+	about(r, "id")
+	n, err := s.st.DeleteDeviceCredentials(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := s.st.Device(r.Context(), id); err != nil {
+			return err
+		}
+		p := problem(http.StatusNotFound, "no-credential", "device "+id+" has no credential of its own: it is admitted with the shared bootstrap credential already")
+		p.InvalidParams = []InvalidParam{{Name: "id", Reason: "the device has no credential of its own"}}
+		return p
+	}
+	note(r, "credentials", n)
+	s.log.Info("device credential deleted: the device is admitted with the shared bootstrap credential again", "device", id, "by", callOf(r).who.name)
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 

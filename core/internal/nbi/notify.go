@@ -159,8 +159,11 @@ func (h *afterHook) OnFault(ctx context.Context, sess hook.Session, req cwmp.Bod
 	if req != nil {
 		method = req.Method()
 	}
-	h.s.Publish(EventFault, sess.Device().ID, map[string]any{"sessionId": sess.ID(), "method": method,
-		"code": int(f.Code), "message": f.String})
+	data := map[string]any{"sessionId": sess.ID(), "method": method, "code": int(f.Code), "message": f.String}
+	if id := hook.TaskOf(ctx); id != 0 {
+		data["taskId"] = id
+	}
+	h.s.Publish(EventFault, sess.Device().ID, data)
 }
 
 var (

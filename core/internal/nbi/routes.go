@@ -13,6 +13,7 @@ var routes = []route{
 	{"DELETE", "/api/v1/devices/{id}", "deleteDevice", RoleAdmin, (*Server).deleteDevice},
 	{"POST", "/api/v1/devices/{id}/tags", "addDeviceTags", RoleOperator, (*Server).addTags},
 	{"DELETE", "/api/v1/devices/{id}/tags/{tag}", "removeDeviceTag", RoleOperator, (*Server).removeTag},
+	{"DELETE", "/api/v1/devices/{id}/credential", "deleteDeviceCredential", RoleOperator, (*Server).deleteCredential},
 	{"GET", "/api/v1/devices/{id}/events", "listDeviceEvents", RoleViewer, (*Server).listDeviceEvents},
 	{"GET", "/api/v1/devices/{id}/sessions", "listDeviceSessions", RoleViewer, (*Server).listDeviceSessions},
 	{"GET", "/api/v1/devices/{id}/connection-requests", "listDeviceConnectionRequests", RoleViewer, (*Server).listConnectionRequests},

@@ -35,6 +35,15 @@ func makeFixture(t *testing.T, e *env) *fixture {
 	if err := e.db.AddTags(bg, devID(a), "lab", "gone"); err != nil {
 		t.Fatal(err)
 	}
+	// Device A has a credential of its own (as after its bootstrap
+	// rotation); B has none.
+	cred, err := store.NewCPECredential(devID(a), devID(a), "device-secret", "provisor")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.PutCPECredential(bg, cred); err != nil {
+		t.Fatal(err)
+	}
 	// A queued task.
 	r := e.do(RoleOperator, "POST", "/api/v1/tasks", `{"device": "`+devID(a)+`", "kind": "Reboot"}`)
 	var c struct{ IDs []int64 }
@@ -146,6 +155,10 @@ var routeCases = []routeCase{
 			if d.InformInterval != 3600 || len(d.Parameters) == 0 || !strings.HasPrefix(d.Parameters[0].Name, "Device.WiFi.") {
 				t.Fatalf("%s", r.body)
 			}
+			if d.Credential == nil || !d.Credential.Set || d.Credential.Pending || d.Credential.Username != f.vals["devRaw"] ||
+				strings.Contains(string(r.body), "device-secret") || strings.Contains(string(r.body), "pbkdf2") {
+				t.Fatalf("credential shown as %s", r.body)
+			}
 		},
 		bad: []badInput{
 			{name: "unknown device", path: "/api/v1/devices/nope-1", status: 404, field: "id"},
@@ -170,6 +183,25 @@ var routeCases = []routeCase{
 			{name: "not json", body: `tags=a`, status: 400, field: "body"},
 			{name: "too large", body: `{"tags": ["` + strings.Repeat("x", 2<<20) + `"]}`, status: 413},
 			{name: "unknown device", path: "/api/v1/devices/nope-1/tags", status: 404, field: "id"},
+		}},
+	{op: "deleteDeviceCredential", method: "DELETE", path: "/api/v1/devices/{dev}/credential", status: 204,
+		check: func(t *testing.T, e *env, f *fixture, r resp) {
+			if creds, err := e.db.DeviceCredentials(bg, f.vals["devRaw"]); err != nil || len(creds) != 0 {
+				t.Fatalf("credentials left: %v %v", creds, err)
+			}
+			var d apiDevice
+			e.do(RoleViewer, "GET", f.expand("/api/v1/devices/{dev}?parameters=false"), nil).json(t, &d)
+			if d.Credential == nil || d.Credential.Set || d.Credential.Username != "" {
+				t.Fatalf("credential after delete: %+v", d.Credential)
+			}
+			if r := e.do(RoleOperator, "DELETE", f.expand("/api/v1/devices/{dev}/credential"), nil); r.status != 404 {
+				t.Fatalf("second delete: %d", r.status)
+			}
+		},
+		bad: []badInput{
+			{name: "unknown device", path: "/api/v1/devices/nope-1/credential", status: 404, field: "id"},
+			{name: "no credential", path: "/api/v1/devices/{devB}/credential", status: 404, field: "id"},
+			{name: "unknown parameter", path: "/api/v1/devices/{dev}/credential?force=1", status: 400, field: "force"},
 		}},
 	{op: "removeDeviceTag", method: "DELETE", path: "/api/v1/devices/{dev}/tags/gone", status: 204,
 		bad: []badInput{{name: "unknown device", path: "/api/v1/devices/nope-1/tags/gone", status: 404, field: "id"}}},
@@ -267,7 +299,18 @@ var routeCases = []routeCase{
 		}},
 
 	{op: "listFaults", method: "GET", path: "/api/v1/faults?device={dev}", status: 200,
-		bad: []badInput{{name: "bad cursor", path: "/api/v1/faults?cursor=x", status: 400, field: "cursor"}}},
+		check: func(t *testing.T, e *env, f *fixture, r resp) {
+			var l struct{ Faults []apiFault }
+			r.json(t, &l)
+			// Newest first: the fault added by hand (no task), then taskF2's.
+			if len(l.Faults) < 3 || l.Faults[0].TaskID != 0 || itoa64(l.Faults[1].ID) != f.vals["faultF2"] || itoa64(l.Faults[1].TaskID) != f.vals["taskF2"] {
+				t.Fatalf("%s", r.body)
+			}
+		},
+		bad: []badInput{
+			{name: "bad cursor", path: "/api/v1/faults?cursor=x", status: 400, field: "cursor"},
+			{name: "bad task", path: "/api/v1/faults?task=-3", status: 400, field: "task"},
+		}},
 	{op: "deleteFault", method: "DELETE", path: "/api/v1/faults/{faultDel}", status: 204,
 		bad: []badInput{
 			{name: "not a number", path: "/api/v1/faults/x", status: 400, field: "id"},
@@ -364,7 +407,7 @@ var routeCases = []routeCase{
 					t.Fatalf("incomplete record %+v", rec)
 				}
 			}
-			for _, want := range []string{"createTasks", "deleteDevice", "revokeToken", "uploadFile", "addDeviceTags"} {
+			for _, want := range []string{"createTasks", "deleteDevice", "revokeToken", "uploadFile", "addDeviceTags", "deleteDeviceCredential"} {
 				if !slices.Contains(actions, want) {
 					t.Errorf("no audit record for %s in %v", want, actions)
 				}

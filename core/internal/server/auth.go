@@ -47,6 +47,23 @@ const (
 	MethodClientCert = "client-certificate"
 )
 
+// Re-bootstrap policies: what to do with a "0 BOOTSTRAP" Inform presented
+// with the shared credential by a device that has a credential of its own,
+// which is what a factory-reset device sends.
+const (
+	// RebootstrapRefuse refuses it, as any other use of the shared
+	// credential by such a device; an operator re-admits the device by
+	// deleting its credential. Anyone holding the shared credential could
+	// send that Inform in the device's name, so this is the default.
+	RebootstrapRefuse = "refuse"
+	// RebootstrapAccept admits it, so that the session's bootstrap
+	// rotation gives the device a new credential, which replaces the old
+	// one once the device acknowledges it. For fleets where factory resets
+	// are routine and the shared credential is well kept: whoever holds it
+	// can take over any device's identity.
+	RebootstrapAccept = "accept"
+)
+
 // AuthConfig configures CPE authentication.
 type AuthConfig struct {
 	// Mode is the default mode; profiles override it. Default ModeAny.
@@ -60,6 +77,8 @@ type AuthConfig struct {
 	// AllowBasicWithoutTLS accepts Basic over plain HTTP, where it shows
 	// the password to anyone on the path. TR-069 forbids it.
 	AllowBasicWithoutTLS bool
+	// Rebootstrap is RebootstrapRefuse (default) or RebootstrapAccept.
+	Rebootstrap string
 	// NonceLifetime is how long a Digest nonce stays fresh. Default 5m.
 	NonceLifetime time.Duration
 	// DigestAlgorithms are offered in this order, one challenge each.
@@ -136,6 +155,13 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 			return nil, fmt.Errorf("shared credential: %w", err)
 		}
 	}
+	switch cfg.Rebootstrap {
+	case "":
+		cfg.Rebootstrap = RebootstrapRefuse
+	case RebootstrapRefuse, RebootstrapAccept:
+	default:
+		return nil, fmt.Errorf("re-bootstrap policy %q: want refuse or accept", cfg.Rebootstrap)
+	}
 	if cfg.NonceLifetime <= 0 {
 		cfg.NonceLifetime = 5 * time.Minute
 	}
@@ -204,6 +230,10 @@ type secret struct {
 	password string               // plain text: shared and provider credentials
 	stored   *store.CPECredential // hashes: the device's own credential
 	shared   bool
+	// rebootstrap: the shared credential, in a "0 BOOTSTRAP" Inform of a
+	// device that has its own. The re-bootstrap policy decides once the
+	// password is known to be right (see ok).
+	rebootstrap bool
 }
 
 func (s *secret) ha1(algorithm, realm string) (string, bool) {
@@ -244,6 +274,10 @@ var (
 	failReplay        = failure{"replayed nonce", func(s *AuthStats) *atomic.Int64 { return &s.Replays }, false, false}
 	failURI           = failure{"Digest uri does not name this request", func(s *AuthStats) *atomic.Int64 { return &s.Malformed }, false, false}
 	failRealmHashes   = failure{"stored credential made for another realm", func(s *AuthStats) *atomic.Int64 { return &s.SchemeRefused }, false, false}
+	// Not a guess (the password is right), so no back-off: the device is
+	// admitted at its next retry once an operator deletes its credential.
+	failRebootstrap = failure{"0 BOOTSTRAP with the shared credential from a device that has its own (factory reset?): refused by auth.rebootstrap=refuse; " +
+		"delete the device's credential (provisor device credential delete <device>) to re-admit it", func(s *AuthStats) *atomic.Int64 { return &s.RebootstrapRefused }, false, false}
 )
 
 // authorize is the session.Authorizer of one request.
@@ -413,6 +447,12 @@ func (a *Auth) lookup(ctx context.Context, in *authRequest, t session.Target, mo
 		// with the ones the session began with.
 		sameSession := !t.Inform && t.Session.Shared && t.Session.Username == username
 		if active && !sameSession {
+			if a.isShared(username) && t.Inform && t.Bootstrap {
+				// A factory-reset device, or someone who holds the shared
+				// credential and claims to be it: ok applies the policy
+				// once the password is verified.
+				return &secret{username: username, password: a.cfg.SharedPassword, shared: true, rebootstrap: true}, nil
+			}
 			if a.isShared(username) {
 				return nil, a.fail(in, t, mode, failSharedRefused, username, now)
 			}
@@ -477,8 +517,20 @@ func (a *Auth) modeFor(p session.Profile) string {
 }
 
 // ok records a success: the device's and the address's failures are
-// forgiven, and a pending credential is confirmed by its use.
+// forgiven, and a pending credential is confirmed by its use. The shared
+// credential of a device re-bootstrapping with it is refused here, or
+// admitted, by the re-bootstrap policy.
 func (a *Auth) ok(ctx context.Context, in *authRequest, t session.Target, info session.AuthInfo, sec *secret, now time.Time) (session.AuthInfo, *session.Response) {
+	if sec != nil && sec.rebootstrap {
+		if a.cfg.Rebootstrap != RebootstrapAccept {
+			return session.AuthInfo{}, a.fail(in, t, a.modeFor(t.Profile), failRebootstrap, sec.username, now)
+		}
+		a.Stats.RebootstrapAccepted.Add(1)
+		info.Rebootstrap = true
+		a.log.Warn("device that has its own credential re-bootstrapped with the shared credential (factory reset?); "+
+			"admitted by auth.rebootstrap=accept, and its credential is replaced once it acknowledges a new one",
+			"device", t.DeviceID, "ip", in.ip)
+	}
 	a.fails.reset("dev:" + t.DeviceID)
 	a.fails.reset("nc:" + t.DeviceID)
 	a.fails.reset("ip:" + addrKey(in.ip))

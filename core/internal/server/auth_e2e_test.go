@@ -505,8 +505,13 @@ func TestCredentialRotationAtBootstrap(t *testing.T) {
 	// The shared credential is refused for it now (as after a factory
 	// reset that the operator has not acknowledged).
 	cpe.params["Device.ManagementServer.Username"] = cwmp.String("")
-	grew(t, "shared refused", &st.SharedRefused, 1, func() {
+	grew(t, "re-bootstrap refused", &st.RebootstrapRefused, 1, func() {
 		if status, _ := cpe.post(cpe.inform(cwmp.EventBootstrap)); status != 401 {
+			t.Fatalf("shared credential after rotation: %d", status)
+		}
+	})
+	grew(t, "shared refused", &st.SharedRefused, 1, func() {
+		if status, _ := cpe.post(cpe.inform(cwmp.EventPeriodic)); status != 401 {
 			t.Fatalf("shared credential after rotation: %d", status)
 		}
 	})

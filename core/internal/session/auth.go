@@ -30,8 +30,10 @@ type Target struct {
 	Device   cwmp.DeviceID
 	// Profile is the device's profile.
 	Profile Profile
-	// Inform is set for the POST that opens a session.
-	Inform bool
+	// Inform is set for the POST that opens a session, Bootstrap when that
+	// Inform carries "0 BOOTSTRAP" (a device new to this ACS, or one that
+	// was factory reset).
+	Inform, Bootstrap bool
 	// Bound is set when the POST came on the TCP connection or with the
 	// cookie of the live session it belongs to; that session was
 	// authorized when it began. A POST matched to its session only by
@@ -51,6 +53,10 @@ type AuthInfo struct {
 	// Shared is set when the device used the shared bootstrap credential
 	// rather than one of its own.
 	Shared bool
+	// Rebootstrap is set when a device that has a credential of its own
+	// was admitted with the shared one for its "0 BOOTSTRAP" session, by
+	// the server's re-bootstrap policy: it is to be given a new one.
+	Rebootstrap bool
 	// TLS is set when the Inform came over TLS.
 	TLS bool
 	// Proof identifies the Authorization header that authenticated the
@@ -61,6 +67,16 @@ type AuthInfo struct {
 
 // Auth returns how the session's device was authenticated.
 func (s *Session) Auth() AuthInfo { return s.auth }
+
+// informHas reports whether an Inform carries an event code.
+func informHas(in *cwmp.Inform, code cwmp.EventCode) bool {
+	for _, e := range in.Events {
+		if cwmp.ParseEvent(string(e.EventCode)).Code == code {
+			return true
+		}
+	}
+	return false
+}
 
 // full reports whether a new session would exceed the configured limit.
 func (m *Manager) full() bool {

@@ -169,7 +169,8 @@ func (t *Tasks) Run(ctx context.Context, s hook.Session) error {
 			continue
 		}
 		task.Attempts++
-		result, state, err := t.execute(ctx, s, task)
+		// Faults the device returns to the task's calls name the task.
+		result, state, err := t.execute(hook.WithTask(ctx, task.ID), s, task)
 		u := store.TaskUpdate{ID: task.ID, From: store.StateRunning, State: state, Result: result}
 		var f *cwmp.Fault
 		switch {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/store"
 )
 
@@ -82,13 +83,15 @@ func (s *Session) learnFrom(req, resp cwmp.Body) {
 	}
 }
 
-func (s *Session) recordFault(method string, f *cwmp.Fault) {
+// recordFault notes a fault the device returned, with the task whose call
+// provoked it when ctx says so (hook.WithTask).
+func (s *Session) recordFault(ctx context.Context, method string, f *cwmp.Fault) {
 	detail, _ := json.Marshal(struct {
 		Method string                         `json:"method"`
 		Params []cwmp.SetParameterValuesFault `json:"params,omitempty"`
 	}{method, f.SetParameterValuesFaults})
 	s.faults = append(s.faults, store.FaultRecord{
-		DeviceID: s.deviceID, SessionID: s.id, Time: time.Now(),
+		DeviceID: s.deviceID, SessionID: s.id, TaskID: hook.TaskOf(ctx), Time: time.Now(),
 		Code: int(f.Code), Message: f.String, Detail: detail,
 	})
 }

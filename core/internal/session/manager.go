@@ -227,7 +227,7 @@ func (m *Manager) startSession(ctx context.Context, r *Request, env *cwmp.Envelo
 	}
 	var auth AuthInfo
 	if r.Authorize != nil {
-		a, deny := r.Authorize(ctx, Target{DeviceID: deviceID, Device: id, Profile: prof, Inform: true})
+		a, deny := r.Authorize(ctx, Target{DeviceID: deviceID, Device: id, Profile: prof, Inform: true, Bootstrap: informHas(in, cwmp.EventBootstrap)})
 		if deny != nil {
 			return deny
 		}

@@ -438,7 +438,7 @@ func (s *Session) Call(ctx context.Context, req cwmp.Body) (cwmp.Body, error) {
 	}
 	switch b := ex.env.Body.(type) {
 	case *cwmp.Fault:
-		s.recordFault(req.Method(), b)
+		s.recordFault(ctx, req.Method(), b)
 		s.m.hooks.NotifyFault(ctx, s, req, b)
 		return nil, b
 	case nil:

@@ -40,6 +40,11 @@ type CredentialStore interface {
 	// DeleteCPECredential removes one credential; ErrNotFound when absent.
 	// Deleting a device removes its credentials too. Durable on return.
 	DeleteCPECredential(ctx context.Context, username string) error
+	// DeleteDeviceCredentials removes every credential bound to the
+	// device, active and pending, so that it is admitted with the shared
+	// credential again (a factory-reset device). It returns how many were
+	// removed; none is no error. Durable on return.
+	DeleteDeviceCredentials(ctx context.Context, deviceID string) (int, error)
 }
 
 // CPECredential is one device's own user name and password for talking to

@@ -243,16 +243,19 @@ type FaultRecord struct {
 	ID        int64
 	DeviceID  string
 	SessionID string
-	TaskID    int64 // 0 when no task was involved
-	Time      time.Time
-	Code      int
-	Message   string
-	Detail    json.RawMessage
+	// TaskID is the task whose RPC the device faulted; 0 when no task was
+	// involved or, for faults stored before tasks were recorded, unknown.
+	TaskID  int64
+	Time    time.Time
+	Code    int
+	Message string
+	Detail  json.RawMessage
 }
 
 // FaultFilter selects faults for Store.Faults. Results come newest first.
 type FaultFilter struct {
 	DeviceID string // empty: all devices
+	TaskID   int64  // 0: faults of any task or none
 	// Before is the cursor: the ID of the last fault of the previous page.
 	Before int64
 	Limit  int // 0 means 100

@@ -118,3 +118,17 @@ func (db *DB) DeleteCPECredential(ctx context.Context, username string) error {
 		return nil
 	})
 }
+
+// DeleteDeviceCredentials implements store.CredentialStore.
+func (db *DB) DeleteDeviceCredentials(ctx context.Context, deviceID string) (int, error) {
+	var n int64
+	err := db.write(ctx, "delete device credentials", func(w *wtx) error {
+		res, err := w.exec("DELETE FROM cpe_credentials WHERE device_id = ?", deviceID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}

@@ -100,4 +100,20 @@ func TestCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	eq(users(devA))
+
+	// Deleting a device's credentials takes the active and the pending
+	// one, leaves other devices' alone, and finds nothing the second time.
+	devC := store.DeviceIDFrom("00D0B7", "GW", "C")
+	for _, c := range []store.CPECredential{cred(devA, "a5", "pw", false), cred(devA, "a6", "pw", true), cred(devC, "c1", "pw", false)} {
+		if err := db.PutCPECredential(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, want := range []int{2, 0} {
+		if n, err := db.DeleteDeviceCredentials(ctx, devA); err != nil || n != want {
+			t.Fatalf("delete %d: %d %v, want %d", i, n, err, want)
+		}
+	}
+	eq(users(devA))
+	eq(users(devC), "c1")
 }

@@ -52,11 +52,19 @@ func (w *wtx) insertFault(rid int64, f store.FaultRecord) (int64, error) {
 		t = w.now
 	}
 	res, err := w.exec(`INSERT INTO faults (rid, session_id, task_id, time, code, message, detail)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, rid, f.SessionID, f.TaskID, ms(t), f.Code, f.Message, jsonArg(f.Detail))
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, rid, f.SessionID, taskIDArg(f.TaskID), ms(t), f.Code, f.Message, jsonArg(f.Detail))
 	if err != nil {
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// taskIDArg stores "no task" as NULL.
+func taskIDArg(id int64) any {
+	if id <= 0 {
+		return nil
+	}
+	return id
 }
 
 // Faults implements store.FaultStore.
@@ -73,6 +81,10 @@ func (db *DB) Faults(ctx context.Context, f store.FaultFilter) ([]store.FaultRec
 		q += " AND f.rid = (SELECT rid FROM devices WHERE id = ?)"
 		args = append(args, f.DeviceID)
 	}
+	if f.TaskID > 0 {
+		q += " AND f.task_id = ?"
+		args = append(args, f.TaskID)
+	}
 	q += " ORDER BY f.id DESC LIMIT ?"
 	args = append(args, limit+1)
 	rows, err := db.r.QueryContext(ctx, q, args...)
@@ -83,12 +95,12 @@ func (db *DB) Faults(ctx context.Context, f store.FaultFilter) ([]store.FaultRec
 	var out []store.FaultRecord
 	for rows.Next() {
 		var r store.FaultRecord
-		var t sql.NullInt64
+		var t, task sql.NullInt64
 		var detail sql.NullString
-		if err := rows.Scan(&r.ID, &r.DeviceID, &r.SessionID, &r.TaskID, &t, &r.Code, &r.Message, &detail); err != nil {
+		if err := rows.Scan(&r.ID, &r.DeviceID, &r.SessionID, &task, &t, &r.Code, &r.Message, &detail); err != nil {
 			return nil, 0, err
 		}
-		r.Time = fromMS(t)
+		r.TaskID, r.Time = task.Int64, fromMS(t)
 		if detail.Valid {
 			r.Detail = json.RawMessage(detail.String)
 		}
