@@ -164,6 +164,9 @@ func (t *Tasks) Run(ctx context.Context, s hook.Session) error {
 		return err
 	}
 	for _, task := range pending {
+		if hook.Closing(s) {
+			return nil // the device applies a transfer; the rest waits, no attempt spent
+		}
 		if _, err := t.Store.UpdateTask(ctx, store.TaskUpdate{ID: task.ID, State: store.StateRunning, From: store.StateQueued}); err != nil {
 			log.Warn("task could not start", "task", task.ID, "err", err)
 			continue
