@@ -117,6 +117,10 @@ func openAPI(ctx context.Context, s apiSettings, dataDir string, db *sqlite.DB, 
 // confirmation); call it before the session manager starts.
 func (a *apiService) RegisterHooks(r *hook.Registry) { a.api.RegisterHooks(r) }
 
+// SetPlugins lets the API accept tasks that run the plugins' functions;
+// call it before Listen.
+func (a *apiService) SetPlugins(p nbi.Plugins) { a.api.SetPlugins(p) }
+
 // WatchSessions exposes the session engine's counters as metrics.
 func (a *apiService) WatchSessions(m *session.Manager) {
 	metrics.RegisterSessions(metrics.Default, func() metrics.SessionStats {

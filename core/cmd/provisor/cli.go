@@ -37,6 +37,7 @@ const cliUsage = `Usage:
   provisor task list [--device ID] [--state STATE] [--limit N] [--all]
   provisor task get ID
   provisor task create (--device ID | --where EXPR... --tag TAG...) --kind KIND [--args JSON] [--file ID] [--now] [--expires 24h] [--dry-run]
+  provisor task create (--device ID | --where EXPR... --tag TAG...) --plugin ID --function NAME [--args JSON-ARRAY] [--now] …
   provisor task cancel ID
   provisor file list [--type TYPE] [--device ID]
   provisor file upload PATH --type TYPE [--name NAME] [--version V] [--product-class PC]
@@ -304,6 +305,7 @@ type (
 		ID       int64           `json:"id"`
 		DeviceID string          `json:"deviceId"`
 		Kind     string          `json:"kind"`
+		Args     json.RawMessage `json:"args"`
 		State    string          `json:"state"`
 		Attempts int             `json:"attempts"`
 		Created  time.Time       `json:"created"`
@@ -635,14 +637,25 @@ var cliActions = map[string]func(fs *flag.FlagSet) cliAction{
 		var where, tags multi
 		fs.Var(&where, "where", "filter condition (repeatable), instead of --device")
 		fs.Var(&tags, "tag", "filter tag (repeatable), instead of --device")
-		kind := fs.String("kind", "", "CWMP method, refresh or connectionRequest")
-		args := fs.String("args", "", "arguments as JSON, e.g. '{\"ParameterNames\": [\"Device.DeviceInfo.\"]}'")
+		kind := fs.String("kind", "", "CWMP method, refresh, connectionRequest or plugin")
+		plugin := fs.String("plugin", "", "plugin whose function to run (kind plugin, the default with --plugin)")
+		function := fs.String("function", "", "the plugin function to run")
+		args := fs.String("args", "", "arguments as JSON, e.g. '{\"ParameterNames\": [\"Device.DeviceInfo.\"]}'; for a plugin function a JSON array, e.g. '[\"7.16\"]'")
 		file := fs.String("file", "", "stored file for Download")
 		now := fs.Bool("now", false, "wake the devices with connection requests")
 		expires := fs.String("expires", "", "expire tasks not run within this duration")
 		dry := fs.Bool("dry-run", false, "only count the devices")
 		return func(c *cliClient, pos []string) error {
+			if *kind == "" && *plugin != "" {
+				*kind = store.KindPlugin
+			}
 			body := map[string]any{"kind": *kind}
+			if *plugin != "" {
+				body["plugin"] = *plugin
+			}
+			if *function != "" {
+				body["function"] = *function
+			}
 			if *device != "" {
 				body["device"] = *device
 			}
@@ -850,6 +863,9 @@ func printTask(w *tabwriter.Writer, t cliTask) {
 	fmt.Fprintf(w, "task\t%d\n", t.ID)
 	fmt.Fprintf(w, "device\t%s\n", t.DeviceID)
 	fmt.Fprintf(w, "kind\t%s\n", t.Kind)
+	if t.Kind == store.KindPlugin {
+		fmt.Fprintf(w, "function\t%s\n", t.Args)
+	}
 	fmt.Fprintf(w, "state\t%s (%d attempts)\n", t.State, t.Attempts)
 	if len(t.Result) > 0 {
 		fmt.Fprintf(w, "result\t%s\n", t.Result)

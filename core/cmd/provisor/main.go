@@ -150,7 +150,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		return err
 	}
 	hooks.Register(hook.StageScripts, scripts)
-	hooks.Register(hook.StageTasks, &session.Tasks{Store: st})
+	tasks := &session.Tasks{Store: st}
+	hooks.Register(hook.StageTasks, tasks)
 	api, err := openAPI(ctx, apiSettings{
 		Listen: cfg.APIListen, TLSCert: cfg.APITLSCert, TLSKey: cfg.APITLSKey, OnlineWindow: cfg.APIOnlineWindow,
 		Webhooks: splitList(cfg.APIWebhooks), WebhookSecret: cfg.APIWebhookSecret, AutoPromoteAfter: cfg.APIAutoPromoteAfter,
@@ -188,6 +189,10 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 			_ = plugins.Close(c)
 		}()
 		plugins.Register(hooks)
+		// Queued plugin functions run through the host; the API checks
+		// new ones against the functions the plugins export.
+		tasks.Plugins = plugins
+		api.SetPlugins(plugins)
 	}
 	auth, err := newAuth(cfg, st, hooks, log)
 	if err != nil {

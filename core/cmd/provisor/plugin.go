@@ -236,7 +236,8 @@ func pluginCheck(dir string, writeSums bool, timeout time.Duration, stdout, stde
 		}
 	}
 	for _, pr := range h.SessionProfiles() {
-		fmt.Fprintf(stdout, "profile %s: manufacturer=%q oui=%q productClass=%q gpvBatchSize=%d\n", pr.Name, pr.Manufacturer, pr.OUI, pr.ProductClass, pr.GPVBatchSize)
+		fmt.Fprintf(stdout, "profile %s: manufacturer=%q oui=%q productClass=%q gpvBatchSize=%d maxCWMPVersion=%q transferEndsSession=%q\n",
+			pr.Name, pr.Manufacturer, pr.OUI, pr.ProductClass, pr.GPVBatchSize, pr.MaxCWMPVersion, pr.TransferEndsSession)
 	}
 	if bad > 0 {
 		return errors.New("some plugins cannot be used; see above")

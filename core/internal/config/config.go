@@ -406,6 +406,9 @@ func (c *Config) validateSecurity() error {
 		}
 	}
 	for i, p := range c.Profiles {
+		if err := p.CheckVersion(); err != nil {
+			return fmt.Errorf("profiles[%d] (%s): %w", i, p.Name, err)
+		}
 		if p.Auth == "" {
 			continue
 		}

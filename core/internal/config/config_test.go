@@ -32,6 +32,10 @@ profiles:
     manufacturer: TP-Link
     numeric_booleans: true
     exchange_timeout: 1m
+  - name: routeros
+    manufacturer: MikroTik
+    max_cwmp_version: 1.0
+    transfer_ends_session: ["1 Firmware Upgrade Image"]
 `)
 	cases := []struct {
 		name    string
@@ -51,7 +55,10 @@ profiles:
 				c.GPVBatchSize != 16 || c.MaxBodyBytes != 1<<20 || c.Database != "/var/lib/provisor/provisor.db" {
 				t.Fatalf("%+v", c)
 			}
-			if len(c.Profiles) != 1 || !c.Profiles[0].NumericBooleans || c.Profiles[0].ExchangeTimeout != time.Minute || c.Profiles[0].Manufacturer != "TP-Link" {
+			if p := c.Profiles[len(c.Profiles)-1]; p.MaxCWMPVersion != "1" || len(p.TransferEndsSession) != 1 || p.CheckVersion() != nil {
+				t.Fatalf("unquoted version or transfer list: %+v", p)
+			}
+			if len(c.Profiles) != 2 || !c.Profiles[0].NumericBooleans || c.Profiles[0].ExchangeTimeout != time.Minute || c.Profiles[0].Manufacturer != "TP-Link" {
 				t.Fatalf("%+v", c.Profiles)
 			}
 		}, ""},
@@ -106,6 +113,7 @@ profiles:
 		{"bad CIDR", "", []string{"PROVISOR_ALLOW_FROM=10.0.0.0/40"}, nil, "allow_from"},
 		{"TLS without a certificate", "", []string{"PROVISOR_TLS_LISTEN=:7548"}, nil, "tls.cert"},
 		{"no endpoint", "", []string{"PROVISOR_LISTEN="}, nil, "no CPE endpoint"},
+		{"bad max CWMP version", write("ver.yaml", "profiles:\n  - name: x\n    max_cwmp_version: latest\n"), nil, nil, "max_cwmp_version"},
 		{"allow-list profile without addresses", write("prof.yaml", "profiles:\n  - name: x\n    auth: allow-list\n"), nil, nil, "needs allow_from"},
 	}
 	for _, c := range cases {

@@ -81,6 +81,22 @@ type Session interface {
 // the device: it timed out, disconnected or the server is shutting down.
 var ErrSessionEnded = errors.New("session ended")
 
+// ErrSessionClosing is returned by Call once the device has accepted a
+// transfer that its profile says it applies at once (TransferEndsSession,
+// typically a firmware image it reboots for): the ACS sends it nothing
+// more and ends the session cleanly. It wraps ErrSessionEnded, so that
+// handlers treat it like a device that is gone: work not done waits for
+// the next session.
+var ErrSessionClosing = fmt.Errorf("%w: the device is applying a transfer", ErrSessionEnded)
+
+// Closing reports whether the session can send no more RPCs because the
+// device is applying a transfer (see ErrSessionClosing). Handlers check
+// it before starting work they would have to undo.
+func Closing(s Session) bool {
+	c, ok := s.(interface{ Closing() bool })
+	return ok && c.Closing()
+}
+
 // ErrNotNow is returned by Call from a RequestHandler: while the CPE is
 // still sending its own requests the ACS cannot send any.
 var ErrNotNow = errors.New("device calls are not possible while the CPE is sending requests")

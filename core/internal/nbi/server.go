@@ -43,6 +43,9 @@ type Config struct {
 	// ConnReq sends connection requests for tasks run now; nil makes
 	// "run": "now" answer 409.
 	ConnReq *connreq.Client
+	// Plugins are the loaded plugins, whose functions tasks of kind
+	// "plugin" run; nil refuses such tasks. See also SetPlugins.
+	Plugins Plugins
 	// Registry is exposed at /metrics (default metrics.Default).
 	Registry *metrics.Registry
 	Log      *slog.Logger
@@ -126,6 +129,16 @@ func (c *Config) defaults() {
 	}
 }
 
+// Plugins is what the API needs to know of the plugin host to accept
+// tasks that run plugin functions.
+type Plugins interface {
+	// PluginIDs lists the plugins of the plugin directory.
+	PluginIDs() []string
+	// FunctionNames lists the functions a plugin exports, nil when it has
+	// never started; ok is false when no plugin has the id.
+	FunctionNames(id string) (names []string, ok bool)
+}
+
 // Server is the API. Create it with New, serve Handler, and Close it.
 type Server struct {
 	cfg    Config
@@ -186,6 +199,10 @@ func New(cfg Config) (*Server, error) {
 	s.wg.Go(s.auditLoop)
 	return s, nil
 }
+
+// SetPlugins gives the API the plugin host, which starts after the API is
+// built (plugins use its file store). Call it before serving.
+func (s *Server) SetPlugins(p Plugins) { s.cfg.Plugins = p }
 
 // Close stops background work; webhook events still queued are dropped.
 func (s *Server) Close() {

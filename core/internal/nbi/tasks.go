@@ -15,6 +15,7 @@ import (
 	"github.com/provisor/provisor/core/cwmp"
 	"github.com/provisor/provisor/core/internal/datamodel"
 	"github.com/provisor/provisor/core/internal/filestore"
+	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/session"
 	"github.com/provisor/provisor/core/internal/store"
 )
@@ -26,8 +27,11 @@ var TaskKinds = []string{
 	"GetParameterAttributes", "SetParameterAttributes", "AddObject", "DeleteObject",
 	"Reboot", "FactoryReset", "Download", "Upload", "ScheduleInform", "ScheduleDownload",
 	"CancelTransfer", "GetQueuedTransfers", "GetAllQueuedTransfers", "ChangeDUState",
-	store.KindRefresh, store.KindConnectionRequest,
+	store.KindRefresh, store.KindConnectionRequest, store.KindPlugin,
 }
+
+// maxPluginArgs bounds the arguments of a plugin function task.
+const maxPluginArgs = 32
 
 type apiTask struct {
 	ID                int64           `json:"id"`
@@ -66,6 +70,8 @@ type createTaskBody struct {
 	Device      string          `json:"device"`
 	Filter      json.RawMessage `json:"filter"`
 	Kind        string          `json:"kind"`
+	Plugin      string          `json:"plugin"`
+	Function    string          `json:"function"`
 	Args        json.RawMessage `json:"args"`
 	File        string          `json:"file"`
 	Run         string          `json:"run"`
@@ -91,6 +97,7 @@ type taskSpec struct {
 	hasKey     bool // the method carries a CommandKey
 	uploadURL  bool // Upload without a URL: one is made per device
 	refreshArg string
+	plugin     hook.PluginTask // for KindPlugin
 }
 
 func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) error {
@@ -103,6 +110,9 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	note(r, "kind", b.Kind)
+	if b.Kind == store.KindPlugin {
+		note(r, "function", b.Plugin+"."+b.Function)
+	}
 	// Which devices.
 	var rows []store.DeviceRow
 	switch {
@@ -235,6 +245,15 @@ func (s *Server) taskSpec(ctx context.Context, b *createTaskBody) (*taskSpec, er
 	if b.File != "" && b.Kind != "Download" && b.Kind != "ScheduleDownload" {
 		return nil, badParam("file", "only Download and ScheduleDownload take a file")
 	}
+	if b.Kind == store.KindPlugin {
+		if err := s.pluginSpec(spec, b); err != nil {
+			return nil, err
+		}
+		return spec, nil
+	}
+	if b.Plugin != "" || b.Function != "" {
+		return nil, badParam("plugin", "only kind %q takes plugin and function", store.KindPlugin)
+	}
 	args := bytes.TrimSpace(b.Args)
 	if len(args) == 0 || bytes.Equal(args, []byte("null")) {
 		args = []byte("{}")
@@ -302,6 +321,51 @@ func (s *Server) taskSpec(ctx context.Context, b *createTaskBody) (*taskSpec, er
 	}
 	spec.args = raw
 	return spec, nil
+}
+
+// pluginSpec checks a plugin function task: the plugin is loaded and
+// exports the function, and args is a JSON array of its arguments (or
+// absent). What the arguments mean is the function's business: it checks
+// them when it runs, and a refusal ends the task in fault.
+func (s *Server) pluginSpec(spec *taskSpec, b *createTaskBody) error {
+	if b.Plugin == "" {
+		return badParam("plugin", "required for kind %q: the plugin's id", store.KindPlugin)
+	}
+	if b.Function == "" {
+		return badParam("function", "required for kind %q: the name of a function the plugin exports", store.KindPlugin)
+	}
+	if s.cfg.Plugins == nil {
+		return badParam("plugin", "no plugin %q: this server runs no plugins", b.Plugin)
+	}
+	names, ok := s.cfg.Plugins.FunctionNames(b.Plugin)
+	if !ok {
+		loaded := strings.Join(s.cfg.Plugins.PluginIDs(), ", ")
+		if loaded == "" {
+			loaded = "none"
+		}
+		return badParam("plugin", "no plugin %q is loaded (loaded: %s)", b.Plugin, loaded)
+	}
+	if names == nil {
+		return problem(http.StatusConflict, "plugin-unavailable", fmt.Sprintf("plugin %q has never started, so its functions are unknown; see provisor plugin check", b.Plugin))
+	}
+	if !contains(names, b.Function) {
+		return badParam("function", "plugin %q exports no function %q (it exports: %s)", b.Plugin, b.Function, strings.Join(names, ", "))
+	}
+	var args []json.RawMessage
+	raw := bytes.TrimSpace(b.Args)
+	if len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+		if raw[0] != '[' {
+			return badParam("args", "for kind %q, the function's arguments as a JSON array, e.g. [\"7.16\"]", store.KindPlugin)
+		}
+		if err := json.Unmarshal(raw, &args); err != nil {
+			return jsonProblem(err, "args")
+		}
+	}
+	if len(args) > maxPluginArgs {
+		return badParam("args", "at most %d arguments", maxPluginArgs)
+	}
+	spec.plugin = hook.PluginTask{Plugin: b.Plugin, Function: b.Function, Args: args}
+	return nil
 }
 
 // fileArgs fills a Download's URL from a stored file, or checks the URL
@@ -548,6 +612,13 @@ func (s *Server) buildTask(spec *taskSpec, deviceID string) (store.Task, error) 
 		t = session.RefreshTask(deviceID, spec.refreshArg)
 	case store.KindConnectionRequest:
 		t = store.Task{DeviceID: deviceID, Kind: store.KindConnectionRequest}
+	case store.KindPlugin:
+		// Each device's task has its own command key, which a transfer
+		// the function starts carries.
+		var err error
+		if t, err = session.NewPluginTask(deviceID, spec.plugin); err != nil {
+			return t, err
+		}
 	default:
 		if !spec.hasKey {
 			t = store.Task{DeviceID: deviceID, Kind: spec.kind, Args: spec.args}

@@ -161,7 +161,7 @@ func startEnv(t testing.TB, opts pluginhost.Options, cfg session.Config, scripts
 	for _, x := range scripts {
 		hooks.Register(hook.StageScripts, x)
 	}
-	hooks.Register(hook.StageTasks, &session.Tasks{Store: st})
+	hooks.Register(hook.StageTasks, &session.Tasks{Store: st, Plugins: h})
 	cfg.Profiles = append(cfg.Profiles, h.SessionProfiles()...)
 	e.mgr = session.NewManager(cfg, st, hooks, log)
 	srvh := &server.Handler{Sessions: e.mgr, Log: log}

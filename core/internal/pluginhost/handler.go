@@ -78,13 +78,13 @@ func (h *Handler) Run(ctx context.Context, s hook.Session) error {
 		req.InformParameters = append(req.InformParameters, &pluginv1.ParameterValue{Name: v.Name, Value: v.Value.Text, Type: string(v.Value.Type)})
 	}
 	var resp *pluginv1.HandleSessionResponse
-	ended, err := p.withSession(ctx, "HandleSession", inst, s, true, func(cctx context.Context, handle uint64) error {
+	ls, err := p.withSession(ctx, "HandleSession", inst, s, true, "", func(cctx context.Context, handle uint64) error {
 		req.Session = handle
 		var err error
 		resp, err = inst.rpc.HandleSession(cctx, req)
 		return err
 	})
-	if ended != nil {
+	if ended := ls.endedErr(); ended != nil {
 		return fmt.Errorf("plugin %s: %w", p.m.ID, ended)
 	}
 	if err != nil {
@@ -130,7 +130,7 @@ func (h *Handler) OnRequest(ctx context.Context, s hook.Session, body cwmp.Body)
 	}
 	p.calls.Add(1)
 	var resp *pluginv1.HandleCPERequestResponse
-	_, err = p.withSession(ctx, "HandleCPERequest", inst, s, false, func(cctx context.Context, handle uint64) error {
+	_, err = p.withSession(ctx, "HandleCPERequest", inst, s, false, "", func(cctx context.Context, handle uint64) error {
 		req.Session = handle
 		var err error
 		resp, err = inst.rpc.HandleCPERequest(cctx, req)

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -250,11 +249,12 @@ func (h *Host) SessionProfiles() []session.Profile {
 				Name: "plugin:" + p.ID() + ":" + pr.Name, Manufacturer: pr.Manufacturer, OUI: pr.Oui, ProductClass: pr.ProductClass,
 				NumericBooleans: pr.NumericBooleans, NumericNextLevel: pr.NumericNextLevel, DateTimeMillis: pr.DatetimeMillis,
 				EmptyBodyTermination: pr.EmptyBodyTermination, ExchangeTimeout: time.Duration(pr.ExchangeTimeoutMs) * time.Millisecond,
-				GPVBatchSize: int(pr.GpvBatchSize),
+				GPVBatchSize: int(pr.GpvBatchSize), MaxCWMPVersion: pr.MaxCwmpVersion,
+				TransferEndsSession: slices.Clone(pr.TransferEndsSession),
 			}
-			if len(pr.TransferEndsSession) > 0 || pr.MaxCwmpVersion != "" {
-				h.log.Debug("plugin profile switches the session engine does not know yet", "plugin", p.ID(), "profile", pr.Name,
-					"transfer_ends_session", strings.Join(pr.TransferEndsSession, ","), "max_cwmp_version", pr.MaxCwmpVersion)
+			if err := sp.CheckVersion(); err != nil {
+				h.log.Warn("plugin profile: bad max CWMP version ignored", "plugin", p.ID(), "profile", pr.Name, "err", err)
+				sp.MaxCWMPVersion = ""
 			}
 			out = append(out, sp)
 		}

@@ -195,7 +195,8 @@ func TestMikroTikEndToEnd(t *testing.T) {
 		}
 		var profile bool
 		for _, p := range e.host.SessionProfiles() {
-			profile = profile || p.Name == "plugin:mikrotik:routeros" && p.Manufacturer == "MikroTik" && p.GPVBatchSize == 16
+			profile = profile || p.Name == "plugin:mikrotik:routeros" && p.Manufacturer == "MikroTik" && p.GPVBatchSize == 16 &&
+				p.MaxCWMPVersion == "1.0" && slices.Equal(p.TransferEndsSession, []string{"1 Firmware Upgrade Image"})
 		}
 		if !profile {
 			t.Fatalf("profiles %+v", e.host.SessionProfiles())

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"github.com/provisor/provisor/core/cwmp"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/sdk"
 	pluginv1 "github.com/provisor/provisor/sdk/proto/provisor/plugin/v1"
@@ -488,10 +489,12 @@ func (w *watchdog) resume() { w.t.Reset(w.d) }
 func (w *watchdog) stop()   { w.t.Stop() }
 
 // withSession runs fn with a session lent to the plugin and a context
-// that the watchdog cancels; it returns the error that ended the session
-// when a device call found it gone.
-func (p *Plugin) withSession(ctx context.Context, call string, inst *instance, s hook.Session, calls bool,
-	fn func(ctx context.Context, handle uint64) error) (ended error, err error) {
+// that the watchdog cancels. It returns the loan, nil without a session,
+// once it is over: its endedErr is the error that ended the session when
+// a device call found it gone. taskKey is the command key of the task the
+// call runs, if any.
+func (p *Plugin) withSession(ctx context.Context, call string, inst *instance, s hook.Session, calls bool, taskKey string,
+	fn func(ctx context.Context, handle uint64) error) (*liveSession, error) {
 	cctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	wd := newWatchdog(p.opts.CallTimeout, func() { cancel(ErrTimeout) })
@@ -500,9 +503,9 @@ func (p *Plugin) withSession(ctx context.Context, call string, inst *instance, s
 		ls     *liveSession
 	)
 	if s != nil {
-		handle, ls = inst.svc.open(s, calls, wd.pause, wd.resume)
+		handle, ls = inst.svc.open(s, calls, taskKey, wd.pause, wd.resume)
 	}
-	err = fn(cctx, handle)
+	err := fn(cctx, handle)
 	if ls != nil {
 		inst.svc.close(handle)
 	}
@@ -514,20 +517,35 @@ func (p *Plugin) withSession(ctx context.Context, call string, inst *instance, s
 		}
 		err = p.failed(call, err, cctx, sessCtx)
 	}
-	if ls != nil && ls.ended != nil {
-		return ls.ended, err
-	}
-	return nil, err
+	return ls, err
 }
 
 // CallFunction runs one of the plugin's exported functions; c.Plugin is
 // ignored.
 func (p *Plugin) CallFunction(ctx context.Context, c FunctionCall) (json.RawMessage, error) {
+	out, err := p.callFunction(ctx, c, "")
+	return out.result, err
+}
+
+// functionOutcome is what a function call did besides its result.
+type functionOutcome struct {
+	result json.RawMessage
+	// called is false when the plugin could not be called at all.
+	called    bool
+	transfers []startedTransfer
+	lastFault *cwmp.Fault
+}
+
+// callFunction runs a function; taskKey is the command key of the task
+// it runs as, if any.
+func (p *Plugin) callFunction(ctx context.Context, c FunctionCall, taskKey string) (functionOutcome, error) {
+	var out functionOutcome
 	inst, err := p.instance()
 	if err != nil {
 		p.failures.Add(1)
-		return nil, err
+		return out, err
 	}
+	out.called = true
 	p.calls.Add(1)
 	req := &pluginv1.CallFunctionRequest{Name: c.Name}
 	for _, a := range c.Args {
@@ -542,22 +560,26 @@ func (p *Plugin) CallFunction(ctx context.Context, c FunctionCall) (json.RawMess
 		req.Device = deviceToProto(*c.Device)
 	}
 	var resp *pluginv1.CallFunctionResponse
-	ended, err := p.withSession(ctx, c.Name, inst, c.Session, true, func(cctx context.Context, handle uint64) error {
+	ls, err := p.withSession(ctx, c.Name, inst, c.Session, true, taskKey, func(cctx context.Context, handle uint64) error {
 		req.Session = handle
 		var err error
 		resp, err = inst.rpc.CallFunction(cctx, req)
 		return err
 	})
-	if ended != nil {
-		return nil, fmt.Errorf("plugin %s: %s: %w", p.m.ID, c.Name, ended)
+	if ls != nil {
+		out.transfers, out.lastFault = ls.transfers, ls.lastFault
+	}
+	if ended := ls.endedErr(); ended != nil {
+		return out, fmt.Errorf("plugin %s: %s: %w", p.m.ID, c.Name, ended)
 	}
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	if resp.Error != "" {
-		return nil, &CallError{Plugin: p.m.ID, Call: c.Name, Message: resp.Error}
+		return out, &CallError{Plugin: p.m.ID, Call: c.Name, Message: resp.Error}
 	}
-	return resp.Result, nil
+	out.result = resp.Result
+	return out, nil
 }
 
 func (p *Plugin) credentials(ctx context.Context, kind, username string, d hook.Device, remoteIP string) (string, string, bool, error) {

@@ -50,6 +50,45 @@ type liveSession struct {
 	ended  error // the first error that said the device is gone
 	pause  func()
 	resume func()
+
+	// taskKey, for a function run as a task, is the task's command key:
+	// the first Download or Upload the plugin starts without a key of
+	// its own gets it (keyUsed), so that its TransferComplete ends the
+	// task.
+	taskKey string
+	keyUsed bool
+	// transfers are the Downloads and Uploads the device accepted during
+	// the loan; lastFault is the device's fault to the latest call, nil
+	// once a later call succeeded.
+	transfers []startedTransfer
+	lastFault *cwmp.Fault
+}
+
+// startedTransfer is a Download or Upload the device accepted.
+type startedTransfer struct {
+	CommandKey string
+	FileType   string
+	// Status 1: the device reports the end in a TransferComplete.
+	Status int
+}
+
+// endedErr is the error that ended the session during the loan, if any;
+// read it once the loan is over.
+func (ls *liveSession) endedErr() error {
+	if ls == nil {
+		return nil
+	}
+	return ls.ended
+}
+
+// transferKey picks the command key of a Download or Upload: the
+// plugin's own, else the task's (once), else a fresh one.
+func (sv *service) transferKey(ls *liveSession, k string) string {
+	if k == "" && ls.taskKey != "" && !ls.keyUsed {
+		ls.keyUsed = true
+		return ls.taskKey
+	}
+	return sv.commandKey(k)
 }
 
 func randomHandle() uint64 {
@@ -58,8 +97,8 @@ func randomHandle() uint64 {
 	return binary.LittleEndian.Uint64(b[:]) | 1 // never 0, which means "no session"
 }
 
-func (sv *service) open(s hook.Session, calls bool, pause, resume func()) (uint64, *liveSession) {
-	ls := &liveSession{s: s, calls: calls, pause: pause, resume: resume}
+func (sv *service) open(s hook.Session, calls bool, taskKey string, pause, resume func()) (uint64, *liveSession) {
+	ls := &liveSession{s: s, calls: calls, taskKey: taskKey, pause: pause, resume: resume}
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	for {
@@ -145,7 +184,7 @@ func (sv *service) Call(ctx context.Context, req *pluginv1.CallRequest) (*plugin
 	if !ls.calls {
 		return nil, status.Error(codes.FailedPrecondition, hook.ErrNotNow.Error())
 	}
-	body, err := sv.requestBody(ctx, ls.s, req)
+	body, err := sv.requestBody(ctx, ls, req)
 	if err != nil {
 		return nil, err
 	}
@@ -153,6 +192,10 @@ func (sv *service) Call(ctx context.Context, req *pluginv1.CallRequest) (*plugin
 	if err != nil {
 		var f *cwmp.Fault
 		if errors.As(err, &f) {
+			ls.lastFault = f
+			if key := transferCommandKey(body); key != "" && key == ls.taskKey {
+				ls.keyUsed = false // refused: a retry may carry the task's key
+			}
 			return &pluginv1.CallResponse{Fault: faultToProto(f)}, nil
 		}
 		if errors.Is(err, hook.ErrSessionEnded) {
@@ -160,6 +203,8 @@ func (sv *service) Call(ctx context.Context, req *pluginv1.CallRequest) (*plugin
 		}
 		return nil, sessionError(err)
 	}
+	ls.lastFault = nil
+	ls.noteTransfer(body, resp)
 	out, err := resultToProto(body, resp)
 	if err != nil {
 		return nil, status.Error(codes.Internal, err.Error())
@@ -179,7 +224,34 @@ func typed(ctx context.Context, s hook.Session, v *pluginv1.ParameterValue) cwmp
 	return cwmp.Value{Text: v.Value, Untyped: true}
 }
 
-func (sv *service) requestBody(ctx context.Context, s hook.Session, req *pluginv1.CallRequest) (cwmp.Body, error) {
+// transferCommandKey is the command key of a Download or Upload, "" for
+// other requests.
+func transferCommandKey(b cwmp.Body) string {
+	switch r := b.(type) {
+	case *cwmp.Download:
+		return r.CommandKey
+	case *cwmp.Upload:
+		return r.CommandKey
+	}
+	return ""
+}
+
+// noteTransfer records a Download or Upload the device accepted.
+func (ls *liveSession) noteTransfer(req, resp cwmp.Body) {
+	switch r := req.(type) {
+	case *cwmp.Download:
+		if x, ok := resp.(*cwmp.DownloadResponse); ok {
+			ls.transfers = append(ls.transfers, startedTransfer{CommandKey: r.CommandKey, FileType: r.FileType, Status: x.Status})
+		}
+	case *cwmp.Upload:
+		if x, ok := resp.(*cwmp.UploadResponse); ok {
+			ls.transfers = append(ls.transfers, startedTransfer{CommandKey: r.CommandKey, FileType: r.FileType, Status: x.Status})
+		}
+	}
+}
+
+func (sv *service) requestBody(ctx context.Context, ls *liveSession, req *pluginv1.CallRequest) (cwmp.Body, error) {
+	s := ls.s
 	switch op := req.Op.(type) {
 	case *pluginv1.CallRequest_GetParameterValues:
 		return &cwmp.GetParameterValues{ParameterNames: op.GetParameterValues.Names}, nil
@@ -207,11 +279,11 @@ func (sv *service) requestBody(ctx context.Context, s hook.Session, req *pluginv
 		return &cwmp.DeleteObject{ObjectName: op.DeleteObject.ObjectName, ParameterKey: op.DeleteObject.ParameterKey}, nil
 	case *pluginv1.CallRequest_Download:
 		d := op.Download
-		return &cwmp.Download{CommandKey: sv.commandKey(d.CommandKey), FileType: d.FileType, URL: d.Url, Username: d.Username,
+		return &cwmp.Download{CommandKey: sv.transferKey(ls, d.CommandKey), FileType: d.FileType, URL: d.Url, Username: d.Username,
 			Password: d.Password, FileSize: d.FileSize, TargetFileName: d.TargetFileName, DelaySeconds: d.DelaySeconds}, nil
 	case *pluginv1.CallRequest_Upload:
 		u := op.Upload
-		return &cwmp.Upload{CommandKey: sv.commandKey(u.CommandKey), FileType: u.FileType, URL: u.Url, Username: u.Username,
+		return &cwmp.Upload{CommandKey: sv.transferKey(ls, u.CommandKey), FileType: u.FileType, URL: u.Url, Username: u.Username,
 			Password: u.Password, DelaySeconds: u.DelaySeconds}, nil
 	case *pluginv1.CallRequest_Reboot:
 		return &cwmp.Reboot{CommandKey: sv.commandKey(op.Reboot.CommandKey)}, nil

@@ -65,6 +65,10 @@ type testCPE struct {
 	// header is the last response's headers; extra is sent with every
 	// request.
 	header, extra http.Header
+	// supported is sent as the Inform's SupportedCWMPVersions header;
+	// informResponse is the last InformResponse's envelope.
+	supported      string
+	informResponse *cwmp.Envelope
 }
 
 func newTestCPE(t testing.TB, url, serial string) *testCPE {
@@ -240,10 +244,11 @@ func (c *testCPE) session(events ...cwmp.EventCode) []string {
 	transfers := c.transfers
 	c.mu.Unlock()
 
-	status, resp := c.post(&cwmp.Envelope{Header: cwmp.Header{ID: "inform-1", HasID: true}, Body: inform})
+	status, resp := c.post(&cwmp.Envelope{Header: cwmp.Header{ID: "inform-1", HasID: true, SupportedCWMPVersions: c.supported}, Body: inform})
 	if status != http.StatusOK || resp == nil {
 		c.t.Fatalf("Inform answered %d", status)
 	}
+	c.informResponse = resp
 	if _, ok := resp.Body.(*cwmp.InformResponse); !ok {
 		c.t.Fatalf("Inform answered with %T", resp.Body)
 	}

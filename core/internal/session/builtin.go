@@ -148,6 +148,8 @@ func commandKey(b cwmp.Body) *string {
 // their TransferComplete arrives.
 type Tasks struct {
 	Store store.Store
+	// Plugins runs KindPlugin tasks; nil faults them.
+	Plugins hook.PluginRunner
 }
 
 // Name implements hook.Handler.
@@ -164,6 +166,9 @@ func (t *Tasks) Run(ctx context.Context, s hook.Session) error {
 		return err
 	}
 	for _, task := range pending {
+		if hook.Closing(s) {
+			return nil // the device applies a transfer; the rest waits, no attempt spent
+		}
 		if _, err := t.Store.UpdateTask(ctx, store.TaskUpdate{ID: task.ID, State: store.StateRunning, From: store.StateQueued}); err != nil {
 			log.Warn("task could not start", "task", task.ID, "err", err)
 			continue
@@ -223,6 +228,8 @@ func (t *Tasks) execute(ctx context.Context, s hook.Session, task store.Task) (j
 		n, err := Refresh(ctx, s, a.Path)
 		res, _ := json.Marshal(map[string]int{"values": n})
 		return res, store.StateDone, err
+	case store.KindPlugin:
+		return t.runPlugin(ctx, s, task)
 	}
 	req := cwmp.New(task.Kind)
 	if req == nil || strings.HasSuffix(task.Kind, "Response") || task.Kind == "Inform" {

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -80,6 +81,17 @@ type Profile struct {
 	ExchangeTimeout time.Duration `yaml:"exchange_timeout"`
 	// GPVBatchSize overrides the engine's for these devices.
 	GPVBatchSize int `yaml:"gpv_batch_size"`
+	// MaxCWMPVersion caps the protocol version used with these devices
+	// ("1.0"): a CPE that offers more in SupportedCWMPVersions is told to
+	// use the highest offered version up to the cap, and handlers see the
+	// capped version. Empty means no cap.
+	MaxCWMPVersion string `yaml:"max_cwmp_version"`
+	// TransferEndsSession lists the file types ("1 Firmware Upgrade
+	// Image"; "*" for every one) that these devices apply as soon as they
+	// accept a Download or Upload of them, typically rebooting. Once the
+	// device has answered such a transfer the ACS sends it nothing more and
+	// ends the session cleanly; work left over waits for the next session.
+	TransferEndsSession []string `yaml:"transfer_ends_session"`
 
 	// Auth overrides the server's authentication mode for these devices:
 	// "digest", "basic", "any", "none" (for CPEs that never send
@@ -88,6 +100,39 @@ type Profile struct {
 	Auth string `yaml:"auth"`
 	// AllowFrom lists the CIDRs an "allow-list" profile admits.
 	AllowFrom []string `yaml:"allow_from"`
+}
+
+// CheckVersion reports whether MaxCWMPVersion reads as a version.
+func (p *Profile) CheckVersion() error {
+	_, _, err := p.maxVersion()
+	return err
+}
+
+// maxVersion parses MaxCWMPVersion; ok is false when there is no cap.
+func (p *Profile) maxVersion() (v cwmp.Version, ok bool, err error) {
+	if strings.TrimSpace(p.MaxCWMPVersion) == "" {
+		return v, false, nil
+	}
+	text := strings.TrimSpace(p.MaxCWMPVersion)
+	if !strings.Contains(text, ".") {
+		text += ".0" // an unquoted YAML 1.0 arrives as the number 1
+	}
+	v, ok = cwmp.ParseVersion(text)
+	if !ok {
+		return v, false, fmt.Errorf("max_cwmp_version %q: want a version such as 1.0", p.MaxCWMPVersion)
+	}
+	return v, true, nil
+}
+
+// endsSession reports whether the device applies a transfer of the file
+// type at once, so that the session must end after it.
+func (p *Profile) endsSession(fileType string) bool {
+	for _, t := range p.TransferEndsSession {
+		if t == "*" || strings.EqualFold(strings.TrimSpace(t), strings.TrimSpace(fileType)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *Profile) matches(id cwmp.DeviceID) bool {

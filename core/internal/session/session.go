@@ -75,6 +75,9 @@ type Session struct {
 	deletes    []string
 	faults     []store.FaultRecord
 	errs       []string
+	// closing names the transfer after which the device is applying a
+	// file and must get no further RPC (Profile.TransferEndsSession).
+	closing string
 }
 
 // deliver hands a POST to the session and waits for the reply.
@@ -218,8 +221,11 @@ func (s *Session) run() {
 	}
 	s.phase.Store(int32(phaseACS))
 	for _, h := range s.m.hooks.Handlers() {
+		if s.closing != "" {
+			break // the device applies a transfer: the rest waits
+		}
 		if err := s.runHandler(h); err != nil {
-			if errors.Is(err, hook.ErrSessionEnded) {
+			if errors.Is(err, hook.ErrSessionEnded) && s.closing == "" {
 				outcome = "cpe-timeout"
 				return
 			}
@@ -241,6 +247,9 @@ func (s *Session) runHandler(h hook.Handler) (err error) {
 		}
 	}()
 	err = h.Run(s.ctx, s)
+	if err != nil && errors.Is(err, hook.ErrSessionClosing) {
+		return err // the session ends as planned: nothing to record
+	}
 	if err != nil {
 		var f *cwmp.Fault
 		if errors.As(err, &f) || !errors.Is(err, hook.ErrSessionEnded) {
@@ -280,8 +289,21 @@ func (s *Session) informed(ex *exchange) bool {
 	}
 	var extra cwmp.Header
 	s.version = env.Version()
+	maxV, capped, err := s.profile.maxVersion()
+	if err != nil {
+		s.log.Warn("profile ignored: bad max CWMP version", "profile", s.profile.Name, "err", err)
+	}
 	if env.Header.SupportedCWMPVersions != "" {
-		v, ok := cwmp.Negotiate(cwmp.ParseVersionList(env.Header.SupportedCWMPVersions))
+		offered := cwmp.ParseVersionList(env.Header.SupportedCWMPVersions)
+		if capped {
+			under := slices.DeleteFunc(slices.Clone(offered), func(v cwmp.Version) bool { return maxV.Less(v) })
+			if len(under) > 0 {
+				offered = under
+			} else {
+				s.log.Warn("the device offers no CWMP version up to its profile's cap; using its own", "offered", env.Header.SupportedCWMPVersions, "max", maxV.String(), "profile", s.profile.Name)
+			}
+		}
+		v, ok := cwmp.Negotiate(offered)
 		if !ok {
 			s.log.Warn("no common CWMP version", "offered", env.Header.SupportedCWMPVersions)
 			s.reply(ex, cwmp.NewFault(cwmp.FaultACSVersionIncompatible, ""), cwmp.Header{})
@@ -289,8 +311,10 @@ func (s *Session) informed(ex *exchange) bool {
 		}
 		s.version = v
 		extra.UseCWMPVersion = v.String()
+	} else if capped && maxV.Less(s.version) {
+		s.version = maxV
 	}
-	_, err := s.m.store.Device(s.ctx, s.deviceID)
+	_, err = s.m.store.Device(s.ctx, s.deviceID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Error("store unavailable; refusing session", "err", err)
 		s.reply(ex, cwmp.NewFault(cwmp.FaultACSRetryRequest, "store unavailable"), cwmp.Header{})
@@ -411,6 +435,9 @@ func (s *Session) Call(ctx context.Context, req cwmp.Body) (cwmp.Body, error) {
 	if phase(s.phase.Load()) != phaseACS {
 		return nil, hook.ErrNotNow
 	}
+	if s.closing != "" {
+		return nil, fmt.Errorf("%w (%s)", hook.ErrSessionClosing, s.closing)
+	}
 	if s.owed == nil {
 		return nil, fmt.Errorf("%w: the device is no longer reachable", hook.ErrSessionEnded)
 	}
@@ -445,9 +472,33 @@ func (s *Session) Call(ctx context.Context, req cwmp.Body) (cwmp.Body, error) {
 		return nil, fmt.Errorf("device sent an empty Body instead of answering %s", req.Method())
 	default:
 		s.learnFrom(req, b)
+		s.noteTransfer(req)
 		return b, nil
 	}
 }
+
+// noteTransfer closes the session once the device has accepted a transfer
+// that its profile says it applies at once.
+func (s *Session) noteTransfer(req cwmp.Body) {
+	var fileType string
+	switch r := req.(type) {
+	case *cwmp.Download:
+		fileType = r.FileType
+	case *cwmp.Upload:
+		fileType = r.FileType
+	default:
+		return
+	}
+	if !s.profile.endsSession(fileType) {
+		return
+	}
+	s.closing = req.Method() + " " + fileType
+	s.log.Info("the device applies a transfer that ends the session; sending it nothing more", "method", req.Method(), "file_type", fileType, "profile", s.profile.Name)
+}
+
+// Closing reports whether the device is applying a transfer after which
+// the session sends no more RPCs (see hook.Closing).
+func (s *Session) Closing() bool { return s.closing != "" }
 
 // finish ends the session: answers a POST still owed, writes what was
 // learned, and lets the device start a new session.

@@ -182,7 +182,7 @@ type Task struct {
 	ID       int64
 	DeviceID string
 	// Kind is a CWMP method name ("SetParameterValues", "Download") or one
-	// of KindRefresh and KindConnectionRequest.
+	// of KindRefresh, KindConnectionRequest and KindPlugin.
 	Kind string
 	// Args is the cwmp request struct as JSON.
 	Args        json.RawMessage
@@ -201,10 +201,12 @@ type Task struct {
 	Fault   *TaskFault
 }
 
-// Task kinds that are no CWMP method.
+// Task kinds that are no CWMP method. A KindPlugin task runs a plugin
+// function in the device's session (Args: hook.PluginTask as JSON).
 const (
 	KindRefresh           = "refresh"
 	KindConnectionRequest = "connectionRequest"
+	KindPlugin            = "plugin"
 )
 
 // TaskFault is why a task failed: a CWMP fault code and string, or an ACS

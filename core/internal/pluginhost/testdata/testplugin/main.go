@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -76,6 +77,21 @@ func main() {
 				return time.Since(start).Nanoseconds(), nil
 			}},
 			"pid": {Func: func(ctx context.Context, c *sdk.Call) (any, error) { return os.Getpid(), nil }},
+			// set sets one parameter, to see a device fault end a task.
+			"set": {NeedsSession: true, Func: func(ctx context.Context, c *sdk.Call) (any, error) {
+				var name, value string
+				if err := c.Arg(0, &name); err != nil {
+					return nil, err
+				}
+				if err := c.Arg(1, &value); err != nil {
+					return nil, err
+				}
+				status, err := c.Session.SetParameterValues(ctx, "testplugin-set", sdk.Value(name, value))
+				if err != nil {
+					return nil, fmt.Errorf("set %s: %w", name, err)
+				}
+				return status, nil
+			}},
 		},
 		Profiles: sdk.Profiles{{Name: "test", Manufacturer: "Testco", GPVBatchSize: 7, NumericBooleans: true}},
 	})
