@@ -39,7 +39,7 @@ func TestTaskRunsNowThroughConnectionRequest(t *testing.T) {
 	if string(task.Result) != `{"Status":0}` || task.Attempts != 1 {
 		t.Fatalf("task %+v", task)
 	}
-	cpe.waitSessions(t, before+1, time.Second)
+	cpe.waitSessions(t, before+1, 10*time.Second)
 	cpe.mu.Lock()
 	got := cpe.params["Device.WiFi.SSID.1.SSID"].Text
 	cpe.mu.Unlock()
@@ -62,12 +62,20 @@ func TestTaskRunsNowThroughConnectionRequest(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// The stored tree has the new value.
-	r = e.do(RoleViewer, "GET", "/api/v1/devices/"+esc(devID(cpe))+"?path=Device.WiFi.", nil)
-	var dev apiDevice
-	r.json(t, &dev)
-	if len(dev.Parameters) == 0 || dev.Parameters[len(dev.Parameters)-1].Value != "renamed" {
-		t.Fatalf("%s", r.body)
+	// The stored tree has the new value once the session's final write,
+	// which follows the task's own, has landed.
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		r = e.do(RoleViewer, "GET", "/api/v1/devices/"+esc(devID(cpe))+"?path=Device.WiFi.", nil)
+		var dev apiDevice
+		r.json(t, &dev)
+		if len(dev.Parameters) > 0 && dev.Parameters[len(dev.Parameters)-1].Value == "renamed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s", r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -203,10 +203,12 @@ func (l *filterListener) Accept() (net.Conn, error) {
 		if contains(l.allow, a) || contains(l.trusted, a) {
 			return c, nil
 		}
-		_ = c.Close()
+		// Counted before the close: whoever sees the connection drop
+		// also sees the count.
 		l.denied.Add(1)
 		if l.onDeny != nil {
 			l.onDeny(a)
 		}
+		_ = c.Close()
 	}
 }
