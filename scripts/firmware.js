@@ -1,12 +1,15 @@
 // Firmware upgrade by version policy.
 //
 // lib/firmware.json lists, per product class (and optionally OUI), the
-// target version and its image. A device whose software version is older
-// than the target (by provisor.version.compare: "7.10" is newer than
-// "7.9", "7.1rc1" older than "7.1") gets a Download, in a boot session or
-// in a periodic session inside the maintenance window. Devices older than
-// "minimum" are left alone: they need a stepping-stone image first. A
-// failed download is retried at most three times per target.
+// target version and its image: "file", the name (or ID) of a file stored
+// in the ACS (provisor file upload IMAGE --type "1 Firmware Upgrade
+// Image"), or "url", an image on another server. A device whose software
+// version is older than the target (by provisor.version.compare: "7.10"
+// is newer than "7.9", "7.1rc1" older than "7.1") gets a Download, in a
+// boot session or in a periodic session inside the maintenance window.
+// Devices older than "minimum" are left alone: they need a stepping-stone
+// image first. A failed download is retried at most three times per
+// target.
 const provisor = require("provisor");
 const config = require("./lib/config");
 
@@ -16,8 +19,9 @@ const config = require("./lib/config");
  * @property {string} [oui]
  * @property {string} target     the version to upgrade to
  * @property {string} [minimum]  the oldest version that may upgrade directly
- * @property {string} url        the image
- * @property {number} [fileSize]
+ * @property {string} [file]     the image in the ACS's file store, by name or ID
+ * @property {string} [url]      or the image elsewhere
+ * @property {number} [fileSize] with url: the image's size, if known
  */
 
 /** @type {Policy[]} */
@@ -60,11 +64,16 @@ function upgrade(s) {
     s.log.warn("firmware upgrade given up", { target: policy.target, attempts: state.attempts });
     return;
   }
-  const r = s.device.download({
-    fileType: "1 Firmware Upgrade Image",
-    url: policy.url,
-    fileSize: policy.fileSize || 0,
-  });
+  const fileType = "1 Firmware Upgrade Image";
+  let r;
+  if (policy.file) {
+    r = s.device.download({ fileType, file: policy.file });
+  } else if (policy.url) {
+    r = s.device.download({ fileType, url: policy.url, fileSize: policy.fileSize || 0 });
+  } else {
+    s.log.error("firmware policy names no image: give file or url", { productClass: policy.productClass, target: policy.target });
+    return;
+  }
   state.pending = r.commandKey;
   state.attempts += 1;
   s.store.set("firmware", state);

@@ -15,9 +15,11 @@ module.exports = {
   // Firmware upgrades start in boot sessions, and in periodic sessions
   // only inside this window of UTC hours [from, to).
   maintenanceWindow: { from: 1, to: 5 },
-  // Where devices upload their configuration backups; the device ID and a
-  // time stamp are appended. Point it at a file server that accepts PUT.
-  backupURL: "http://files.example.net/backups",
+  // Where devices upload their configuration backups. Empty: into the
+  // ACS's own file store (the server needs files.base_url), where
+  // `provisor file list --device ID` finds them. Or the URL of a file
+  // server that accepts PUT; the device ID and a time stamp are appended.
+  backupURL: "",
   // Days between two configuration backups of a device.
   backupEveryDays: 7,
   // Wi-Fi channel optimisation: at most one neighbour scan per device in

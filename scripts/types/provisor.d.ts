@@ -86,13 +86,13 @@ declare module "provisor" {
     accessList?: string[];
   }
 
-  interface DownloadRequest {
-    /** "1 Firmware Upgrade Image", "3 Vendor Configuration File", or a vendor type "X <OUI> <name>". */
-    fileType: string;
-    url: string;
+  /** What download() takes besides where the file is. */
+  interface DownloadOptions {
     username?: string;
     password?: string;
+    /** Bytes; with `file`, the stored file's size by default. */
     fileSize?: number;
+    /** With `file`, the stored file's name by default. */
     targetFileName?: string;
     delaySeconds?: number;
     successURL?: string;
@@ -101,14 +101,52 @@ declare module "provisor" {
     commandKey?: string;
   }
 
+  /** A Download of a file from any server. */
+  interface DownloadFromURL extends DownloadOptions {
+    /** "1 Firmware Upgrade Image", "3 Vendor Configuration File", or a vendor type "X <OUI> <name>". */
+    fileType: string;
+    url: string;
+    file?: undefined;
+  }
+
+  /**
+   * A Download of a file in the ACS's file store, by ID or name (the newest
+   * file of the name stored through the API). The device gets a signed URL
+   * that expires (files.url_ttl); the server needs files.base_url. An
+   * unknown file throws.
+   */
+  interface DownloadStoredFile extends DownloadOptions {
+    file: string;
+    /** Defaults to the stored file's type. */
+    fileType?: string;
+    url?: undefined;
+  }
+
+  type DownloadRequest = DownloadFromURL | DownloadStoredFile;
+
   interface UploadRequest {
     /** "1 Vendor Configuration File", "2 Vendor Log File", … */
     fileType: string;
-    url: string;
+    /**
+     * Where the device uploads to. Without it, into the ACS's file store
+     * (the server needs files.base_url), kept with the device ID and the
+     * command key: `provisor file list --device ID`.
+     */
+    url?: string;
     username?: string;
     password?: string;
     delaySeconds?: number;
     commandKey?: string;
+  }
+
+  /** A file of the ACS's file store. */
+  interface StoredFile {
+    id: string;
+    name: string;
+    fileType: string;
+    /** Bytes. */
+    size: number;
+    version?: string;
   }
 
   interface TransferResult {
@@ -118,6 +156,8 @@ declare module "provisor" {
     /** ISO 8601, when status is 0. */
     startTime?: string;
     completeTime?: string;
+    /** download({file}): the stored file handed to the device. */
+    file?: StoredFile;
   }
 
   /** The device of the session. */

@@ -86,7 +86,7 @@ func openAPI(ctx context.Context, s apiSettings, dataDir string, db *sqlite.DB, 
 		return nil, fmt.Errorf("file store: %w", err)
 	}
 	if s.FilesBaseURL == "" {
-		log.Warn("files.base_url is not set: tasks cannot hand devices download or upload URLs")
+		log.Warn("files.base_url is not set: tasks and scripts cannot hand devices download or upload URLs")
 	}
 	cr := connreq.New(connreq.Config{Timeout: s.ConnReqTimeout, PerDevice: s.ConnReqPerDevice, Rate: s.ConnReqRate})
 	var hooks []nbi.Webhook

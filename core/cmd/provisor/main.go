@@ -145,11 +145,6 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		hooks.Register(hook.StageBuiltin, &session.RotateCredential{Store: st, Realm: cfg.AuthRealm})
 	}
 	hooks.Register(hook.StageBuiltin, session.Discovery{})
-	scripts, err := startScripts(ctx, cfg, st, log)
-	if err != nil {
-		return err
-	}
-	hooks.Register(hook.StageScripts, scripts)
 	tasks := &session.Tasks{Store: st}
 	hooks.Register(hook.StageTasks, tasks)
 	api, err := openAPI(ctx, apiSettings{
@@ -168,6 +163,12 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 		}
 	}()
 	api.RegisterHooks(hooks)
+	// After the API, whose file store the scripts use; hooks run by stage.
+	scripts, err := startScripts(ctx, cfg, st, api.files, log)
+	if err != nil {
+		return err
+	}
+	hooks.Register(hook.StageScripts, scripts)
 	// Plugins before the credential providers are collected, since a
 	// plugin may vouch for its devices' credentials.
 	plugins, perr := pluginhost.Start(ctx, pluginhost.Options{
@@ -382,7 +383,8 @@ func newAuth(cfg config.Config, st *sqlite.DB, hooks *hook.Registry, log *slog.L
 
 // startScripts loads the provisioning scripts and watches their directory
 // for changes. A broken file is reported and left out; the others run.
-func startScripts(ctx context.Context, cfg config.Config, st *sqlite.DB, log *slog.Logger) (*script.Engine, error) {
+// Files, when not nil, is the file store scripts hand devices URLs of.
+func startScripts(ctx context.Context, cfg config.Config, st *sqlite.DB, files script.Files, log *slog.Logger) (*script.Engine, error) {
 	secret, err := script.LoadSecret(filepath.Join(cfg.DataDir, "script.secret"))
 	if err != nil {
 		return nil, err
@@ -392,7 +394,7 @@ func startScripts(ctx context.Context, cfg config.Config, st *sqlite.DB, log *sl
 		return nil, err
 	}
 	eng := script.New(script.Options{
-		Dir: cfg.ScriptsDir, Store: st, Logger: log.With("component", "scripts"), Secret: secret,
+		Dir: cfg.ScriptsDir, Store: st, Files: files, FileURLTTL: cfg.FilesURLTTL, Logger: log.With("component", "scripts"), Secret: secret,
 		HandlerBudget: cfg.ScriptHandlerBudget, SessionBudget: cfg.ScriptSessionBudget, OnError: policy,
 	})
 	if _, err := eng.Load(); err != nil {

@@ -109,6 +109,33 @@ func (e *eventsFlag) Set(s string) error {
 	return nil
 }
 
+// filesFlag collects --file PATH[,TYPE].
+type filesFlag []scripttest.File
+
+func (f *filesFlag) String() string { return "" }
+
+func (f *filesFlag) Set(s string) error {
+	p, typ, ok := strings.Cut(s, ",")
+	if p = strings.TrimSpace(p); p == "" {
+		return errors.New("no path")
+	}
+	if typ = strings.TrimSpace(typ); !ok || typ == "" {
+		typ = guessFileType(p)
+	}
+	*f = append(*f, scripttest.File{Path: p, Type: typ})
+	return nil
+}
+
+// guessFileType is the file type of a --file given without one:
+// configuration files by their usual extensions, else a firmware image.
+func guessFileType(p string) string {
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".cfg", ".conf", ".xml", ".alter", ".rsc", ".backup":
+		return cwmp.FileVendorConfig
+	}
+	return cwmp.FileFirmware
+}
+
 func scriptTest(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("script test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -123,6 +150,8 @@ func scriptTest(args []string, stdout, stderr io.Writer) error {
 	budget := fs.Duration("budget", 0, "JavaScript time budget per handler (default 2s)")
 	onError := fs.String("on-error", "continue", "continue or fault: what an uncaught exception does")
 	verbose := fs.Bool("v", false, "also print the session engine's log")
+	var files filesFlag
+	fs.Var(&files, "file", "put a file into the test's file store, for s.device.download({file}): PATH[,FILE TYPE]; repeat for more\n(type by default: \"3 Vendor Configuration File\" for .cfg .conf .xml .alter .rsc .backup, else \"1 Firmware Upgrade Image\")")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: provisor script test FILE|DIR [flags]\n\nFILE runs one entry script (requires resolve from its directory); DIR runs every\nentry script of a scripts directory.\n\n")
 		fs.PrintDefaults()
@@ -152,7 +181,7 @@ func scriptTest(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	o := scripttest.Options{
-		Profile: *profile, Sessions: sessions, New: *isNew, Verbose: *verbose,
+		Profile: *profile, Sessions: sessions, New: *isNew, Verbose: *verbose, Files: files,
 		ID:     cwmp.DeviceID{Manufacturer: *manufacturer, OUI: *oui, ProductClass: *productClass, SerialNumber: *serial},
 		Script: script.Options{HandlerBudget: *budget, OnError: policy},
 	}

@@ -83,6 +83,74 @@ provisor.on("2 PERIODIC", (s) => { s.device.set({"Device.DeviceInfo.SoftwareVers
 	}
 }
 
+// TestScriptTestFiles: --file puts files into the run's file store, where
+// download({file}) finds them; upload() without a url needs nothing more.
+func TestScriptTestFiles(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "fw.js", `const provisor = require("provisor");
+provisor.on("1 BOOT", (s) => {
+	s.device.download({file: "hgw-2.0.bin"});
+	s.device.download({file: "settings.xml"});
+	s.device.upload({fileType: "1 Vendor Configuration File"});
+});
+`)
+	write(t, dir, "hgw-2.0.bin", "image")
+	write(t, dir, "settings.xml", "<c/>")
+	for _, c := range []struct {
+		name  string
+		files []string
+		err   string
+		want  []string
+	}{
+		{"stored", []string{filepath.Join(dir, "hgw-2.0.bin"), filepath.Join(dir, "settings.xml") + ", X 00D0B7 Settings"}, "", []string{
+			"file: hgw-2.0.bin (1 Firmware Upgrade Image, 5 bytes) id=",
+			"file: settings.xml (X 00D0B7 Settings, 4 bytes) id=",
+			`-> Download FileType="1 Firmware Upgrade Image" URL="http://provisor.invalid:7547/files/d/`,
+			`FileSize=5 TargetFileName="hgw-2.0.bin"`,
+			`-> Download FileType="X 00D0B7 Settings"`,
+			`-> Upload FileType="1 Vendor Configuration File" URL="http://provisor.invalid:7547/files/u/`,
+		}},
+		{"missing", []string{filepath.Join(dir, "hgw-2.0.bin")}, "1 script errors", []string{
+			`s.device.download: no stored file with the ID or name \"settings.xml\"`,
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := []string{"test", filepath.Join(dir, "fw.js"), "--events", "1 BOOT"}
+			for _, f := range c.files {
+				args = append(args, "--file", f)
+			}
+			var out, errb bytes.Buffer
+			err := scriptCmd(args, &out, &errb)
+			if (err == nil) != (c.err == "") || (err != nil && err.Error() != c.err) {
+				t.Fatalf("err = %v, want %q\n%s%s", err, c.err, out.String(), errb.String())
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("output lacks %q", w)
+				}
+			}
+			if t.Failed() {
+				t.Log(out.String())
+			}
+		})
+	}
+	var out, errb bytes.Buffer
+	if err := scriptCmd([]string{"test", filepath.Join(dir, "fw.js"), "--file", filepath.Join(dir, "nope.bin")}, &out, &errb); err == nil {
+		t.Fatal("a missing --file accepted")
+	}
+}
+
+func TestGuessFileType(t *testing.T) {
+	for p, want := range map[string]string{
+		"routeros-7.15.npk": "1 Firmware Upgrade Image", "fw.BIN": "1 Firmware Upgrade Image",
+		"a.cfg": "3 Vendor Configuration File", "setup.alter": "3 Vendor Configuration File", "x/y.RSC": "3 Vendor Configuration File",
+	} {
+		if got := guessFileType(p); got != want {
+			t.Errorf("%s: %q, want %q", p, got, want)
+		}
+	}
+}
+
 func TestScriptUsage(t *testing.T) {
 	var out, errb bytes.Buffer
 	for _, args := range [][]string{{}, {"frobnicate"}, {"test"}, {"check", "a", "b"}} {

@@ -351,6 +351,31 @@ func (s *Store) Stat(ctx context.Context, id string) (store.FileMeta, error) {
 	return s.meta.File(ctx, id)
 }
 
+// Lookup finds a file by its ID or, failing that, by its name: the newest
+// file of that name put through the API (or by a plugin). Files devices
+// uploaded are found by ID only, so that no device can plant a file under
+// a name an operator's script hands to other devices. An unknown file is
+// store.ErrNotFound.
+func (s *Store) Lookup(ctx context.Context, file string) (store.FileMeta, error) {
+	if file == "" {
+		return store.FileMeta{}, fmt.Errorf("%w: no file named", store.ErrNotFound)
+	}
+	if validID(file) {
+		m, err := s.meta.File(ctx, file)
+		if !errors.Is(err, store.ErrNotFound) {
+			return m, err
+		}
+	}
+	page, _, err := s.meta.Files(ctx, store.FileFilter{Name: file, Source: store.FileFromAPI, Limit: 1})
+	if err != nil {
+		return store.FileMeta{}, err
+	}
+	if len(page) == 0 {
+		return store.FileMeta{}, fmt.Errorf("%w: no file with the ID or name %q", store.ErrNotFound, file)
+	}
+	return page[0], nil
+}
+
 // List lists files newest first.
 func (s *Store) List(ctx context.Context, f store.FileFilter) ([]store.FileMeta, int64, error) {
 	return s.meta.Files(ctx, f)
@@ -441,6 +466,13 @@ func (s *Store) UploadURLFor(g UploadGrant, ttl time.Duration) (string, error) {
 	b, _ := json.Marshal(g)
 	grant := base64.RawURLEncoding.EncodeToString(b)
 	return s.base.String() + "/files/u/" + grant + "/" + s.sign("u", grant) + "/" + uploadName(g), nil
+}
+
+// DeviceUploadURL is UploadURLFor in plain arguments: a URL to which
+// the device may upload one file of the type for ttl, stored with the
+// command key of the Upload that hands it out.
+func (s *Store) DeviceUploadURL(deviceID, fileType, commandKey string, ttl time.Duration) (string, error) {
+	return s.UploadURLFor(UploadGrant{DeviceID: deviceID, FileType: fileType, CommandKey: commandKey}, ttl)
 }
 
 // uploadName is the cosmetic last segment of an upload URL.

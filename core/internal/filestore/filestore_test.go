@@ -378,3 +378,63 @@ func TestOpenSweepsAndKeepsKey(t *testing.T) {
 		t.Fatal("signing key changed across opens")
 	}
 }
+
+// Lookup finds a file by ID, else the newest API file of the name; a
+// device's upload answers to its ID only.
+func TestLookup(t *testing.T) {
+	e := newEnv(t, Options{})
+	put := func(name, body string) store.FileMeta {
+		t.Helper()
+		m, err := e.files.Put(ctx, store.FileMeta{Name: name, Type: "1 Firmware Upgrade Image"}, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.now = e.now.Add(time.Second)
+		return m
+	}
+	old, newer := put("fw.bin", "v1"), put("fw.bin", "v2")
+	hexName := put(newID(), "named like an ID")
+	u, err := e.files.DeviceUploadURL("00D0B7-GW-1", "1 Vendor Configuration File", "ck-lookup", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var form bytes.Buffer
+	mw := multipart.NewWriter(&form)
+	fw, _ := mw.CreateFormFile("file", "planted.bin")
+	_, _ = fw.Write([]byte("from a device"))
+	_ = mw.Close()
+	if resp, _ := do(t, "POST", u, &form, "Content-Type", mw.FormDataContentType()); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("upload: %d", resp.StatusCode)
+	}
+	list, _, _ := e.files.List(ctx, store.FileFilter{DeviceID: "00D0B7-GW-1"})
+	if len(list) != 1 || list[0].CommandKey != "ck-lookup" {
+		t.Fatalf("device upload: %+v", list)
+	}
+	planted := list[0]
+
+	for _, c := range []struct {
+		name, file, want string
+	}{
+		{"by ID", old.ID, old.ID},
+		{"by name, newest", "fw.bin", newer.ID},
+		{"a name that looks like an ID", hexName.Name, hexName.ID},
+		{"device upload by ID", planted.ID, planted.ID},
+		{"device upload by name", "planted.bin", ""},
+		{"unknown", "nope.bin", ""},
+		{"unknown ID", newID(), ""},
+		{"empty", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := e.files.Lookup(ctx, c.file)
+			if c.want == "" {
+				if !errors.Is(err, store.ErrNotFound) {
+					t.Fatalf("got %+v, %v; want not found", m, err)
+				}
+				return
+			}
+			if err != nil || m.ID != c.want {
+				t.Fatalf("got %+v, %v; want %s", m, err, c.want)
+			}
+		})
+	}
+}

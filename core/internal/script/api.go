@@ -756,16 +756,44 @@ func (v *vm) devDownload(call goja.FunctionCall) goja.Value {
 	const api = "s.device.download"
 	bd := v.deviceBinding(api)
 	op := v.options(v.argObject(call, 0, api, "the download", true), api,
-		"fileType", "url", "username", "password", "fileSize", "targetFileName", "delaySeconds", "successURL", "failureURL", "commandKey")
+		"fileType", "file", "url", "username", "password", "fileSize", "targetFileName", "delaySeconds", "successURL", "failureURL", "commandKey")
+	file, u := op.str("file", false), op.str("url", false)
+	switch {
+	case file != "" && u != "":
+		v.throwType("%s: give url or file, not both", api)
+	case file == "" && u == "":
+		v.throwType("%s: url or file is required", api)
+	}
 	req := &cwmp.Download{
-		FileType: op.str("fileType", true), URL: op.str("url", true),
+		FileType: op.str("fileType", file == ""), URL: u,
 		Username: op.str("username", false), Password: op.str("password", false),
 		FileSize: op.uint32("fileSize"), TargetFileName: op.str("targetFileName", false),
 		DelaySeconds: op.uint32("delaySeconds"), SuccessURL: op.str("successURL", false), FailureURL: op.str("failureURL", false),
 	}
+	var stored goja.Value
+	if file != "" {
+		// As a Download task of the API with a file: the stored file's
+		// type, size and name fill what the script leaves out.
+		m, fu := v.storedFile(bd, api, file, req.DelaySeconds)
+		req.URL = fu
+		if req.FileType == "" {
+			req.FileType = m.Type
+		}
+		if req.FileSize == 0 && m.Size <= math.MaxUint32 {
+			req.FileSize = uint32(m.Size)
+		}
+		if req.TargetFileName == "" {
+			req.TargetFileName = m.Name
+		}
+		stored = v.fileInfo(m)
+	}
 	req.CommandKey = v.commandKey(bd, op.str("commandKey", false))
 	r := callAs[*cwmp.DownloadResponse](v, bd, api, req)
-	return v.transferResult(r.Status, req.CommandKey, r.StartTime, r.CompleteTime)
+	res := v.transferResult(r.Status, req.CommandKey, r.StartTime, r.CompleteTime)
+	if stored != nil {
+		_ = res.ToObject(v.rt).Set("file", stored)
+	}
+	return res
 }
 
 func (v *vm) devUpload(call goja.FunctionCall) goja.Value {
@@ -774,11 +802,16 @@ func (v *vm) devUpload(call goja.FunctionCall) goja.Value {
 	op := v.options(v.argObject(call, 0, api, "the upload", true), api,
 		"fileType", "url", "username", "password", "delaySeconds", "commandKey")
 	req := &cwmp.Upload{
-		FileType: op.str("fileType", true), URL: op.str("url", true),
+		FileType: op.str("fileType", true), URL: op.str("url", false),
 		Username: op.str("username", false), Password: op.str("password", false),
 		DelaySeconds: op.uint32("delaySeconds"),
 	}
 	req.CommandKey = v.commandKey(bd, op.str("commandKey", false))
+	if req.URL == "" {
+		// Into the file store, with the command key on the file, as an
+		// Upload task of the API without a URL.
+		req.URL = v.uploadURL(bd, api, req.FileType, req.CommandKey, req.DelaySeconds)
+	}
 	r := callAs[*cwmp.UploadResponse](v, bd, api, req)
 	return v.transferResult(r.Status, req.CommandKey, r.StartTime, r.CompleteTime)
 }

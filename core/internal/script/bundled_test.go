@@ -2,6 +2,8 @@ package script_test
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,6 +25,12 @@ func TestBundledScripts(t *testing.T) {
 		t.Fatalf("bundled scripts: %v", b.Errors)
 	}
 	sessions := [][]cwmp.EventCode{{cwmp.EventBootstrap, cwmp.EventBoot}, {cwmp.EventPeriodic}, {cwmp.EventPeriodic}}
+	// The image lib/firmware.json names, as an operator stores it.
+	image := filepath.Join(t.TempDir(), "ExampleCPE-2.4.1.bin")
+	if err := os.WriteFile(image, []byte("image 2.4.1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files := []scripttest.File{{Path: image, Type: cwmp.FileFirmware}}
 	cases := []struct {
 		profile string
 		want    []string
@@ -33,15 +41,16 @@ func TestBundledScripts(t *testing.T) {
 			`Device.ManagementServer.PeriodicInformInterval = "900" (unsignedInt)`,
 			`store.set "connectionRequest" = {"username":"TEST0001","password":"`,
 			// firmware policy: download, then the new version after the reboot
-			`-> Download FileType="1 Firmware Upgrade Image" URL="http://files.example.net/firmware/ExampleCPE-2.4.1.bin"`,
+			`-> Download FileType="1 Firmware Upgrade Image" URL="` + scripttest.FilesBaseURL + `/files/d/`,
+			`/ExampleCPE-2.4.1.bin" CommandKey="script-`, `FileSize=11 TargetFileName="ExampleCPE-2.4.1.bin"`,
 			`firmware downloaded target=2.4.1`,
 			`software version changed from=1.0.0 to=2.4.1`,
 			`Device.DeviceInfo.SoftwareVersion: "1.0.0" -> "2.4.1"`,
 			// monitoring
 			`-> GetParameterValues Device.DeviceInfo.UpTime, Device.DeviceInfo.MemoryStatus.Free, Device.DeviceInfo.ProcessStatus.CPUUsage`,
 			// backup
-			`-> Upload FileType="1 Vendor Configuration File" URL="http://files.example.net/backups/00D0B7-ExampleCPE-TEST0001/`,
-			`configuration backup stored`,
+			`-> Upload FileType="1 Vendor Configuration File" URL="` + scripttest.FilesBaseURL + `/files/u/`,
+			`configuration backup stored to="file store"`,
 			// Wi-Fi: the scan, then the move away from the crowded channel
 			`Device.WiFi.NeighboringWiFiDiagnostic.DiagnosticsState = "Requested" (string)`,
 			`Wi-Fi channel changed radio=Device.WiFi.Radio.1. from=6 to=11`,
@@ -61,7 +70,7 @@ func TestBundledScripts(t *testing.T) {
 			var out strings.Builder
 			res, err := scripttest.Run(context.Background(), scripttest.Options{
 				Dir: bundledDir, Profile: tc.profile, Sessions: sessions,
-				ID: cwmp.DeviceID{ProductClass: "ExampleCPE"},
+				ID: cwmp.DeviceID{ProductClass: "ExampleCPE"}, Files: files,
 			}, &out)
 			if err != nil {
 				t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/filestore"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/script"
 	"github.com/provisor/provisor/core/internal/script/scripttest"
@@ -33,6 +34,7 @@ type acs struct {
 	eng   *script.Engine
 	hooks *hook.Registry
 	logs  *logRecorder
+	files *filestore.Store // with acsConfig.files
 }
 
 type acsConfig struct {
@@ -41,6 +43,10 @@ type acsConfig struct {
 	session   session.Config
 	// extra handlers at the tasks stage, after the scripts
 	after []hook.Handler
+	// files gives the scripts a real file store (SQLite and a directory),
+	// served beside the CWMP endpoint; noBaseURL leaves its
+	// files.base_url unset.
+	files, noBaseURL bool
 }
 
 func startACS(t testing.TB, files map[string]string, cfg acsConfig) *acs {
@@ -57,6 +63,20 @@ func startACS(t testing.TB, files map[string]string, cfg acsConfig) *acs {
 	o.Dir = dir
 	o.Store = st
 	o.Logger = log
+	// The listener first: the file store's URLs name its address.
+	srv := httptest.NewUnstartedServer(nil)
+	var fs *filestore.Store
+	if cfg.files {
+		base := "http://" + srv.Listener.Addr().String()
+		if cfg.noBaseURL {
+			base = ""
+		}
+		fs, err = filestore.Open(context.Background(), st, filestore.Options{Dir: filepath.Join(t.TempDir(), "files"), BaseURL: base, Log: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Files = fs
+	}
 	if o.PollInterval == 0 {
 		o.PollInterval = -1
 	}
@@ -75,14 +95,17 @@ func startACS(t testing.TB, files map[string]string, cfg acsConfig) *acs {
 	}
 	mgr := session.NewManager(cfg.session, st, hooks, log)
 	h := &server.Handler{Sessions: mgr, Log: log}
-	srv := httptest.NewUnstartedServer(h)
+	srv.Config.Handler = h
+	if fs != nil {
+		srv.Config.Handler = filestore.Mount(fs, h)
+	}
 	srv.Config.ConnContext = h.ConnContext
 	srv.Config.ConnState = h.ConnState
 	srv.Start()
 	ctx, cancel := context.WithCancel(context.Background())
 	watchDone := make(chan struct{})
 	go func() { eng.Watch(ctx); close(watchDone) }()
-	a := &acs{url: srv.URL + "/cwmp", dir: dir, store: st, mgr: mgr, eng: eng, hooks: hooks, logs: logs}
+	a := &acs{url: srv.URL + "/cwmp", dir: dir, store: st, mgr: mgr, eng: eng, hooks: hooks, logs: logs, files: fs}
 	t.Cleanup(func() {
 		cancel()
 		<-watchDone

@@ -48,6 +48,13 @@ type Options struct {
 	// Store keeps tags and per-device data (s.device.tag, s.store). Nil
 	// makes those calls throw, which suits `provisor script check`.
 	Store store.Store
+	// Files is the ACS's file store, for s.device.download({file}) and
+	// s.device.upload() without a url. Nil makes those two throw; an
+	// explicit url works without it.
+	Files Files
+	// FileURLTTL is how long the URLs handed to devices from Files stay
+	// valid (default 7 days, as files.url_ttl for API tasks).
+	FileURLTTL time.Duration
 	// Logger receives the engine's own messages (reloads, load errors).
 	// Script log calls inside handlers go to the session's logger.
 	Logger *slog.Logger
@@ -99,6 +106,7 @@ var DefaultOptions = Options{
 	OnError:          Continue,
 	MaxFiles:         1000,
 	MaxFileBytes:     1 << 20,
+	FileURLTTL:       7 * 24 * time.Hour,
 }
 
 func (o Options) withDefaults() Options {
@@ -138,6 +146,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxFileBytes <= 0 {
 		o.MaxFileBytes = d.MaxFileBytes
+	}
+	if o.FileURLTTL <= 0 {
+		o.FileURLTTL = d.FileURLTTL
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -273,6 +273,7 @@ type FileMeta struct {
 
 // FileFilter selects files, newest first.
 type FileFilter struct {
+	Name         string // exact
 	Type         string
 	DeviceID     string
 	ProductClass string

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/provisor/provisor/core/cwmp"
+	"github.com/provisor/provisor/core/internal/filestore"
 	"github.com/provisor/provisor/core/internal/hook"
 	"github.com/provisor/provisor/core/internal/script"
 	"github.com/provisor/provisor/core/internal/session"
@@ -44,7 +45,24 @@ type Options struct {
 	Script script.Options
 	// Verbose adds the session engine's own log lines.
 	Verbose bool
+	// Files are put into the run's file store before the first session,
+	// as an operator stores files through the API, so that scripts can
+	// name them in s.device.download({file}).
+	Files []File
 }
+
+// File is a file for the run's file store.
+type File struct {
+	// Path is read from disk; Name defaults to its base name.
+	Path, Name string
+	// Type is the TR-069 file type, e.g. "1 Firmware Upgrade Image".
+	Type string
+}
+
+// FilesBaseURL is the base of the URLs the run's file store hands out.
+// Nothing answers there: the simulated device does not transfer files,
+// it reports each transfer done.
+const FilesBaseURL = "http://provisor.invalid:7547"
 
 // Result sums up a run.
 type Result struct {
@@ -97,8 +115,26 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	defer db.Close(context.Background())
 	st := &recordingStore{Store: db, rep: rep}
 
+	// A real file store on the throw-away database, so that the file
+	// forms of download and upload behave as in the server.
+	files, err := filestore.Open(ctx, db, filestore.Options{Dir: filepath.Join(tmp, "files"), BaseURL: FilesBaseURL, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return res, err
+	}
+	var stored []store.FileMeta
+	for _, f := range o.Files {
+		m, err := putFile(ctx, files, f)
+		if err != nil {
+			return res, err
+		}
+		stored = append(stored, m)
+	}
+
 	so := o.Script
 	so.Dir, so.Entries, so.Store, so.Logger, so.PollInterval = o.Dir, o.Entries, st, log, -1
+	if so.Files == nil {
+		so.Files = files
+	}
 	eng := script.New(so)
 	b, err := eng.Load()
 	if err != nil {
@@ -111,6 +147,9 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	}
 	deviceID := store.DeviceIDFrom(id.OUI, id.ProductClass, id.SerialNumber)
 	rep.printf("device: %s (%s profile, root %s)\n", deviceID, o.Profile, dev.Root)
+	for _, m := range stored {
+		rep.printf("file: %s (%s, %d bytes) id=%s\n", m.Name, m.Type, m.Size, m.ID)
+	}
 
 	hooks := &hook.Registry{}
 	if o.New {
@@ -158,6 +197,22 @@ func Run(ctx context.Context, o Options, w io.Writer) (Result, error) {
 	}
 	rep.printf("\n== %d RPCs, %d script errors, %d load errors\n", res.RPCs, res.ScriptErrors, res.LoadErrors)
 	return res, nil
+}
+
+func putFile(ctx context.Context, files *filestore.Store, f File) (store.FileMeta, error) {
+	r, err := os.Open(f.Path)
+	if err != nil {
+		return store.FileMeta{}, err
+	}
+	defer r.Close()
+	if f.Name == "" {
+		f.Name = filepath.Base(f.Path)
+	}
+	m, err := files.Put(ctx, store.FileMeta{Name: f.Name, Type: f.Type, CreatedBy: "script-test"}, r)
+	if err != nil {
+		return m, fmt.Errorf("file %s: %w", f.Path, err)
+	}
+	return m, nil
 }
 
 func filterSuffix(r *script.Registration) string {

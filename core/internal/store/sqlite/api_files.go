@@ -96,7 +96,7 @@ func (db *DB) Files(ctx context.Context, f store.FileFilter) ([]store.FileMeta, 
 	q := "SELECT " + fileCols + " FROM files WHERE seq < ?"
 	args := []any{before}
 	for _, c := range []struct{ col, v string }{
-		{"type", f.Type}, {"device_id", f.DeviceID}, {"product_class", f.ProductClass}, {"source", f.Source},
+		{"name", f.Name}, {"type", f.Type}, {"device_id", f.DeviceID}, {"product_class", f.ProductClass}, {"source", f.Source},
 	} {
 		if c.v != "" {
 			q += " AND " + c.col + " = ?"

@@ -174,6 +174,13 @@ func TestFilesMeta(t *testing.T) {
 	if len(list) != 1 {
 		t.Fatalf("device filter: %d", len(list))
 	}
+	list, _, _ = db.Files(ctx, store.FileFilter{Name: "fw.npk", Source: store.FileFromAPI})
+	if len(list) != 1 || list[0].ID != "f1" {
+		t.Fatalf("name filter: %+v", list)
+	}
+	if list, _, _ = db.Files(ctx, store.FileFilter{Name: "fw"}); len(list) != 0 {
+		t.Fatalf("name filter matches a prefix: %+v", list)
+	}
 	got, err := db.File(ctx, "f1")
 	if err != nil || got.Version != "7.13" || got.Created.IsZero() {
 		t.Fatalf("%+v %v", got, err)
