@@ -174,7 +174,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	plugins, perr := pluginhost.Start(ctx, pluginhost.Options{
 		Dir: cfg.PluginsDir, Logger: log, Store: st, HostVersion: version,
 		CallTimeout: cfg.PluginCallTimeout, Config: cfg.PluginConfig,
-		Files:   pluginhost.FromFileStore(api.files, st),
+		Files:   pluginhost.FromFileStore(api.files),
 		OnStart: func(p *pluginhost.Plugin) { registerPluginFunctions(scripts, p, log) },
 	})
 	if perr != nil {

@@ -147,7 +147,7 @@ func startEnv(t testing.TB, opts pluginhost.Options, cfg session.Config, scripts
 	opts.Logger = log
 	opts.Store = st
 	if opts.Files == nil {
-		opts.Files = pluginhost.FromFileStore(e.files, st)
+		opts.Files = pluginhost.FromFileStore(e.files)
 	}
 	h, err := pluginhost.Start(ctx, opts)
 	if err != nil {

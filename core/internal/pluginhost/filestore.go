@@ -2,8 +2,6 @@ package pluginhost
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
@@ -15,20 +13,14 @@ import (
 	"github.com/provisor/provisor/core/internal/store"
 )
 
-// FileStoreMeta is the part of the store that reads file metadata.
-type FileStoreMeta interface {
-	File(ctx context.Context, id string) (store.FileMeta, error)
-}
-
 // FromFileStore adapts the ACS's file store to what plugins use. Files a
 // plugin stores are marked as created by "plugin:<id>".
-func FromFileStore(fs *filestore.Store, meta FileStoreMeta) Files {
-	return &fileStore{fs: fs, meta: meta}
+func FromFileStore(fs *filestore.Store) Files {
+	return &fileStore{fs: fs}
 }
 
 type fileStore struct {
-	fs   *filestore.Store
-	meta FileStoreMeta
+	fs *filestore.Store
 }
 
 // maxListed bounds a List, which pages through the store.
@@ -72,24 +64,11 @@ func (f *fileStore) List(ctx context.Context, q FileQuery) ([]FileInfo, error) {
 	return out, nil
 }
 
+// URL resolves a file by ID or by name the way scripts do: a name finds
+// the newest file stored through the API or by a plugin, never one a
+// device uploaded under a name of its choosing.
 func (f *fileStore) URL(ctx context.Context, file string, ttl time.Duration) (string, error) {
-	m, err := f.meta.File(ctx, file)
-	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
-		list, lerr := f.List(ctx, FileQuery{NamePrefix: file})
-		if lerr != nil {
-			return "", lerr
-		}
-		found := false
-		for _, fi := range list { // newest first
-			if fi.Name == file {
-				m, err, found = store.FileMeta{ID: fi.ID, Name: fi.Name}, nil, true
-				break
-			}
-		}
-		if !found {
-			return "", fmt.Errorf("%w: no file %q", store.ErrNotFound, file)
-		}
-	}
+	m, err := f.fs.Lookup(ctx, file)
 	if err != nil {
 		return "", err
 	}

@@ -24,7 +24,7 @@ func TestFileStoreAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := pluginhost.FromFileStore(fs, st)
+	files := pluginhost.FromFileStore(fs)
 	a, err := files.Put(ctx, pluginhost.FileInfo{Name: "routeros-7.14.2-arm.npk", FileType: "1 Firmware Upgrade Image", Version: "7.14.2", Plugin: "mikrotik"}, strings.NewReader("npk"))
 	if err != nil || a.ID == "" || a.Size != 3 || a.Plugin != "mikrotik" {
 		t.Fatalf("put %+v %v", a, err)
