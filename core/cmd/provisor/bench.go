@@ -60,10 +60,10 @@ func loadScenarios(short bool) []loadScenario {
 	if short {
 		return []loadScenario{
 			{"periodic-closed-loop", with(func(c *sim.Config) { c.Devices, c.Mode = 10, sim.ModeClosed }),
-				sim.RunOptions{Settle: true, Duration: 300 * time.Millisecond, MaxDuration: 30 * time.Second}},
+				sim.RunOptions{Settle: true, Duration: 300 * time.Millisecond, MinSessions: 10, MaxDuration: 30 * time.Second}},
 			{"periodic-500x10s", with(func(c *sim.Config) {
 				c.Devices, c.Mode, c.Interval, c.Jitter, c.Ramp = 10, sim.ModePeriodic, time.Second, 0.1, 200*time.Millisecond
-			}), sim.RunOptions{Settle: true, Duration: time.Second, MaxDuration: 30 * time.Second}},
+			}), sim.RunOptions{Settle: true, Duration: time.Second, MinSessions: 5, MaxDuration: 30 * time.Second}},
 			{"first-contact", with(func(c *sim.Config) {
 				c.Devices, c.Mode, c.SessionsPerDevice, c.MaxInflight = 8, sim.ModeManual, 1, 4
 			}), sim.RunOptions{MaxDuration: 30 * time.Second}},

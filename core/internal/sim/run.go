@@ -20,6 +20,10 @@ type RunOptions struct {
 	// Duration is measured after the warm-up; 0 runs until ctx ends or,
 	// with SessionsPerDevice, until every device is done.
 	Duration time.Duration
+	// MinSessions stretches Duration until that many sessions have
+	// completed in the measured window (MaxDuration still caps it), so
+	// that a short run on a slow or busy machine still measures something.
+	MinSessions int64
 	// MaxDuration is a hard cap on the whole run (default 1h).
 	MaxDuration time.Duration
 	// Grace is how long sessions in flight at the end may take to finish
@@ -99,6 +103,10 @@ loop:
 			notes = append(notes, fmt.Sprintf("stopped by the %v hard cap", o.MaxDuration))
 			break loop
 		case <-end:
+			if s.stats.Completed.Load() < o.MinSessions {
+				end = time.After(20 * time.Millisecond)
+				continue
+			}
 			break loop
 		case <-done:
 			break loop
