@@ -272,6 +272,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if a := api.Addr(); a != nil {
 		attrs = append(attrs, "api", a.String())
 	}
+	if cfg.DebugListen != "" {
+		dsrv, daddr, err := startDebug(cfg.DebugListen, st, log)
+		if err != nil {
+			return fmt.Errorf("debug.listen: %w", err)
+		}
+		defer dsrv.Close()
+		attrs = append(attrs, "debug", daddr.String())
+	}
 	log.Info("provisor listening", attrs...)
 	errc := make(chan error, len(eps))
 	for _, e := range eps {
