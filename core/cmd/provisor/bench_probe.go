@@ -145,9 +145,9 @@ func (p *acsProbe) writer() (string, error) {
 	p.mu.Lock()
 	maxQ := max(p.maxQueue, p.to.QueueDepth)
 	p.mu.Unlock()
-	return fmt.Sprintf("%d batches, %.1f ops each (max %d since start), %v per batch, queue max %d/%d, failed ops %d, trees written %d, skipped %d",
+	return fmt.Sprintf("%d batches, %.1f ops each (max %d since start), %v per batch, queue max %d/%d, failed ops %d, trees written %d, skipped %d (%d without reading)",
 		batches, avg, p.to.MaxBatch, commit.Round(time.Microsecond), maxQ, p.to.QueueCap,
-		p.to.FailedOps-p.from.FailedOps, p.to.ParamWrites-p.from.ParamWrites, p.to.ParamSkips-p.from.ParamSkips), nil
+		p.to.FailedOps-p.from.FailedOps, p.to.ParamWrites-p.from.ParamWrites, p.to.ParamSkips-p.from.ParamSkips, p.to.ParamMemoSkips-p.from.ParamMemoSkips), nil
 }
 
 func (p *acsProbe) profileErr() error {

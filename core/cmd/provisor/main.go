@@ -122,7 +122,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: log, MaxSessionsPerDevice: cfg.HistorySessions, MaxEventsPerDevice: cfg.HistoryEvents})
+	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: log, MaxSessionsPerDevice: cfg.HistorySessions,
+		MaxEventsPerDevice: cfg.HistoryEvents, ReadAtResolution: cfg.ReadAtResolution})
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}

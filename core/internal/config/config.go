@@ -46,6 +46,8 @@ type Config struct {
 	HistorySessions int
 	HistoryEvents   int
 
+	ReadAtResolution time.Duration
+
 	APIListen, APITLSCert, APITLSKey string
 	APIOnlineWindow                  time.Duration
 	APIWebhooks, APIWebhookSecret    string
@@ -219,6 +221,7 @@ var Keys = []Key{
 	durKey("scripts.session_budget", "10s", "JavaScript time all script handlers of one session may use", func(c *Config) *time.Duration { return &c.ScriptSessionBudget }),
 	strKey("scripts.on_error", "continue", "continue, or fault: skip the session's other script handlers and record a device fault", func(c *Config) *string { return &c.ScriptOnError }),
 	numKey("history.events", "50", "event records kept per device", func(c *Config) *int { return &c.HistoryEvents }),
+	durKey("params.read_at_resolution", "1h", "a value read again unchanged moves its stored readAt only once it is this much newer; 0s: always (every periodic session rewrites the tree)", func(c *Config) *time.Duration { return &c.ReadAtResolution }),
 	numKey("limits.max_string_len", "262144", "longest text or attribute value, in bytes", func(c *Config) *int { return &c.MaxStringLen }),
 
 	strKey("allow_from", "", "source addresses (CIDRs) admitted on the HTTP listener; empty admits all", func(c *Config) *string { return &c.AllowFrom }),

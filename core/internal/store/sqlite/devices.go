@@ -246,13 +246,16 @@ func (w *wtx) addTag(rid int64, id, tag string) error {
 // DeleteDevice implements store.DeviceStore.
 func (db *DB) DeleteDevice(ctx context.Context, id string) error {
 	return db.write(ctx, "delete device", func(w *wtx) error {
-		res, err := w.exec("DELETE FROM devices WHERE id = ?", id)
+		var rid int64
+		err := w.queryRow("DELETE FROM devices WHERE id = ? RETURNING rid", id).Scan(&rid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: device %q", store.ErrNotFound, id)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: device %q", store.ErrNotFound, id)
-		}
+		// A later device may get the same row ID.
+		w.dropMemo(rid)
 		return nil
 	})
 }

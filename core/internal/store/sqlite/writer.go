@@ -47,6 +47,8 @@ type wtx struct {
 	buf  []byte // reused by blob encoding
 	// pending holds dictionaries inserted by the current batch.
 	pending []pendingDict
+	// memoOps are the batch's parameter memo changes (see paramMemo).
+	memoOps []memoOp
 }
 
 // The writer never passes a caller's context to SQLite: cancelling a
@@ -151,9 +153,11 @@ func (db *DB) runBatch(w *wtx, batch []*op, results []error) {
 	start := time.Now()
 	w.now = db.opts.Now()
 	w.pending = w.pending[:0]
+	w.memoOps = w.memoOps[:0]
 	batchErr := db.applyBatch(w, batch, results)
 	if batchErr == nil {
 		db.commitDicts(w.pending)
+		db.commitMemos(w.memoOps)
 	}
 	if batchErr != nil {
 		db.stats.failedBatches.Add(1)
@@ -232,7 +236,7 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 	if _, err := w.exec("SAVEPOINT op"); err != nil {
 		return err
 	}
-	pending := len(w.pending)
+	pending, memoOps := len(w.pending), len(w.memoOps)
 	defer func() {
 		if p := recover(); p != nil {
 			db.log.Error("write op panicked", "op", o.name, "panic", p, "stack", string(debug.Stack()))
@@ -244,6 +248,7 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 			}
 		}
 		w.pending = w.pending[:pending] // rolled back with the op
+		w.memoOps = w.memoOps[:memoOps]
 		if db.inTransaction() {
 			_, _ = w.exec("ROLLBACK TO op")
 			_, _ = w.exec("RELEASE op")
