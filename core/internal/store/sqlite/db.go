@@ -161,6 +161,8 @@ type DB struct {
 	// memos maps a device's row ID to what its stored tree holds for the
 	// values its Inform reports. Only the writer goroutine touches it.
 	memos map[int64]paramMemo
+	// tasks tells sessions without task work apart without a query.
+	tasks taskHints
 
 	stats writerStats
 }
@@ -238,6 +240,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if err := db.recoverTasks(ctx); err != nil {
 		return nil, err
+	}
+	if err := db.loadTaskHints(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: queued tasks: %w", err)
 	}
 	if err := db.loadDicts(ctx); err != nil {
 		return nil, err

@@ -49,6 +49,8 @@ type wtx struct {
 	pending []pendingDict
 	// memoOps are the batch's parameter memo changes (see paramMemo).
 	memoOps []memoOp
+	// unqueues are the batch's removals from the queued-task set.
+	unqueues []unqueue
 }
 
 // The writer never passes a caller's context to SQLite: cancelling a
@@ -154,10 +156,12 @@ func (db *DB) runBatch(w *wtx, batch []*op, results []error) {
 	w.now = db.opts.Now()
 	w.pending = w.pending[:0]
 	w.memoOps = w.memoOps[:0]
+	w.unqueues = w.unqueues[:0]
 	batchErr := db.applyBatch(w, batch, results)
 	if batchErr == nil {
 		db.commitDicts(w.pending)
 		db.commitMemos(w.memoOps)
+		db.commitUnqueues(w.unqueues)
 	}
 	if batchErr != nil {
 		db.stats.failedBatches.Add(1)
@@ -236,7 +240,7 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 	if _, err := w.exec("SAVEPOINT op"); err != nil {
 		return err
 	}
-	pending, memoOps := len(w.pending), len(w.memoOps)
+	pending, memoOps, unqueues := len(w.pending), len(w.memoOps), len(w.unqueues)
 	defer func() {
 		if p := recover(); p != nil {
 			db.log.Error("write op panicked", "op", o.name, "panic", p, "stack", string(debug.Stack()))
@@ -249,6 +253,7 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 		}
 		w.pending = w.pending[:pending] // rolled back with the op
 		w.memoOps = w.memoOps[:memoOps]
+		w.unqueues = w.unqueues[:unqueues]
 		if db.inTransaction() {
 			_, _ = w.exec("ROLLBACK TO op")
 			_, _ = w.exec("RELEASE op")
