@@ -85,6 +85,9 @@ type Options struct {
 	// session that reports unchanged values skips reading the stored tree.
 	// Default 1<<20; negative disables.
 	ParamMemos int
+	// CredentialCache is how many devices' credentials are kept in memory
+	// (~0.5 KB each) for authentication. Default 65536; negative disables.
+	CredentialCache int
 	// ParamDictEncoders is how many dictionary encoders (~0.75 MB each)
 	// are kept; models beyond it pay ~2 ms to rebuild one. Default 32.
 	ParamDictEncoders int
@@ -132,6 +135,9 @@ func (o *Options) withDefaults() {
 	if o.ParamMemos == 0 {
 		o.ParamMemos = 1 << 20
 	}
+	if o.CredentialCache == 0 {
+		o.CredentialCache = 1 << 16
+	}
 }
 
 // DB is a store.Store on one SQLite file.
@@ -163,6 +169,8 @@ type DB struct {
 	memos map[int64]paramMemo
 	// tasks tells sessions without task work apart without a query.
 	tasks taskHints
+	// creds caches DeviceCredentials.
+	creds credCache
 
 	stats writerStats
 }
@@ -192,6 +200,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		writerDone: make(chan struct{}),
 		dicts:      map[string]modelDict{},
 		memos:      map[int64]paramMemo{},
+		creds:      credCache{max: opts.CredentialCache, m: map[string][]store.CPECredential{}},
 	}
 	ok := false
 	defer func() {

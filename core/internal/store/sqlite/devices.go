@@ -256,6 +256,7 @@ func (db *DB) DeleteDevice(ctx context.Context, id string) error {
 		}
 		// A later device may get the same row ID.
 		w.dropMemo(rid)
+		w.credentialsChanged(id) // deleted with it by a trigger
 		return nil
 	})
 }

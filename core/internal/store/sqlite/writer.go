@@ -51,6 +51,8 @@ type wtx struct {
 	memoOps []memoOp
 	// unqueues are the batch's removals from the queued-task set.
 	unqueues []unqueue
+	// credDevices are the devices whose credentials the batch changes.
+	credDevices []string
 }
 
 // The writer never passes a caller's context to SQLite: cancelling a
@@ -157,12 +159,17 @@ func (db *DB) runBatch(w *wtx, batch []*op, results []error) {
 	w.pending = w.pending[:0]
 	w.memoOps = w.memoOps[:0]
 	w.unqueues = w.unqueues[:0]
+	w.credDevices = w.credDevices[:0]
 	batchErr := db.applyBatch(w, batch, results)
 	if batchErr == nil {
 		db.commitDicts(w.pending)
 		db.commitMemos(w.memoOps)
 		db.commitUnqueues(w.unqueues)
 	}
+	// Committed or not, and before any write is acknowledged: a reader
+	// may have cached what the batch was changing.
+	db.creds.invalidate(w.credDevices)
+	clear(w.credDevices)
 	if batchErr != nil {
 		db.stats.failedBatches.Add(1)
 		db.log.Error("write batch failed", "ops", len(batch), "err", batchErr)
