@@ -126,6 +126,12 @@ type TaskHints interface {
 	MayHaveTaskChanges(deviceID string, since time.Time) bool
 }
 
+// DeviceExister is implemented by stores that can tell whether a device is
+// known more cheaply than by reading it with Device.
+type DeviceExister interface {
+	DeviceExists(ctx context.Context, id string) (bool, error)
+}
+
 // FaultStore keeps faults for operators to inspect and clear.
 type FaultStore interface {
 	// AddFault stores a fault and returns its ID once durable.

@@ -300,6 +300,18 @@ func (db *DB) RemoveTags(ctx context.Context, id string, tags ...string) error {
 	})
 }
 
+var _ store.DeviceExister = (*DB)(nil)
+
+// DeviceExists implements store.DeviceExister: one index lookup, where
+// Device reads the whole row and the device's tags.
+func (db *DB) DeviceExists(ctx context.Context, id string) (bool, error) {
+	_, err := db.readRID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // readRID maps a device ID to its row ID on a reader.
 func (db *DB) readRID(ctx context.Context, id string) (int64, error) {
 	var rid int64
