@@ -103,6 +103,9 @@ type benchResult struct {
 type acsProcess interface {
 	URL() string
 	PID() int // 0 when it shares this process
+	// DebugURL is the base URL of its debug listener (profiles, store
+	// counters); empty when it has none.
+	DebugURL() string
 	Stop() error
 }
 
@@ -131,6 +134,7 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 		devices   = fs.Int("devices", 0, "run every selected scenario with this many devices instead of its standard number")
 		scripts   = fs.String("scripts", "", "scripts directory for the ACS (default none, to measure the engine alone)")
 		plugins   = fs.String("plugins", "", "plugins directory for the ACS (default none)")
+		profile   = fs.String("pprof", "", "save a CPU profile of the ACS over each scenario's measured window to `file` (-<scenario> is added before the extension when several run)")
 	)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, benchUsage)
@@ -159,6 +163,9 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			list[i].cfg.MaxInflight = min(list[i].cfg.MaxInflight, *devices)
 		}
 	}
+	if *profile != "" && *inprocess {
+		return errors.New("-pprof needs the ACS in a child process; drop -inprocess")
+	}
 	if !*inprocess && *bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -183,7 +190,12 @@ func benchCmd(args []string, stdout, stderr io.Writer) error {
 			break
 		}
 		fmt.Fprintf(stderr, "bench: %s\n", sc.name)
-		r, err := benchScenario(ctx, sc, benchACS{inprocess: *inprocess, bin: *bin, scripts: *scripts, plugins: *plugins}, *progress, stderr)
+		prof := *profile
+		if prof != "" && len(list) > 1 {
+			ext := filepath.Ext(prof)
+			prof = strings.TrimSuffix(prof, ext) + "-" + sc.name + ext
+		}
+		r, err := benchScenario(ctx, sc, benchACS{inprocess: *inprocess, bin: *bin, scripts: *scripts, plugins: *plugins}, prof, *progress, stderr)
 		if err != nil {
 			// One scenario's failure does not lose the others' figures.
 			fmt.Fprintf(stderr, "bench: %s: %v\n", sc.name, err)
@@ -223,7 +235,7 @@ type benchACS struct {
 // benchScenario runs one scenario against a fresh ACS. A server that does
 // not stop cleanly afterwards is noted in the report, not fatal: its
 // figures stand.
-func benchScenario(ctx context.Context, sc loadScenario, b benchACS, progress bool, stderr io.Writer) (*sim.Report, error) {
+func benchScenario(ctx context.Context, sc loadScenario, b benchACS, profile string, progress bool, stderr io.Writer) (*sim.Report, error) {
 	var (
 		acs acsProcess
 		err error
@@ -236,7 +248,7 @@ func benchScenario(ctx context.Context, sc loadScenario, b benchACS, progress bo
 	if err != nil {
 		return nil, fmt.Errorf("starting the ACS: %w", err)
 	}
-	r, err := runScenario(ctx, sc, acs, progress, stderr)
+	r, err := runScenario(ctx, sc, acs, profile, progress, stderr)
 	serr := acs.Stop()
 	if err != nil {
 		return nil, err
@@ -247,7 +259,7 @@ func benchScenario(ctx context.Context, sc loadScenario, b benchACS, progress bo
 	return r, nil
 }
 
-func runScenario(ctx context.Context, sc loadScenario, acs acsProcess, progress bool, stderr io.Writer) (*sim.Report, error) {
+func runScenario(ctx context.Context, sc loadScenario, acs acsProcess, profile string, progress bool, stderr io.Writer) (*sim.Report, error) {
 	cfg := sc.cfg
 	cfg.ACSURL = acs.URL()
 	cfg.ACSUsername, cfg.ACSPassword = benchAuthUser, benchAuthPass
@@ -262,15 +274,47 @@ func runScenario(ctx context.Context, sc loadScenario, acs acsProcess, progress 
 	if progress || simIsTerminal(stderr) {
 		o.Progress, o.Overwrite = stderr, simIsTerminal(stderr)
 	}
-	return s.Run(ctx, o)
+	var probe *acsProbe
+	if base := acs.DebugURL(); base != "" {
+		probe = &acsProbe{base: base, profile: profile, seconds: profileSeconds(o)}
+		o.OnMeasureStart, o.OnMeasureStop = func() { probe.start(ctx) }, probe.stop
+	}
+	r, err := s.Run(ctx, o)
+	if err != nil || probe == nil {
+		return r, err
+	}
+	if w, err := probe.writer(); err != nil {
+		r.Notes = append(r.Notes, "ACS writer counters: "+err.Error())
+	} else {
+		if r.Extra == nil {
+			r.Extra = map[string]string{}
+		}
+		r.Extra["acs_writer"] = w
+	}
+	if err := probe.profileErr(); err != nil {
+		r.Notes = append(r.Notes, "ACS profile: "+err.Error())
+	} else if profile != "" {
+		r.Notes = append(r.Notes, "ACS CPU profile in "+profile)
+	}
+	return r, nil
+}
+
+// profileSeconds is the length of the CPU profile taken of a scenario: its
+// measured window, or 20s for scenarios that run until done.
+func profileSeconds(o sim.RunOptions) int {
+	if o.Duration > 0 {
+		return max(1, int(o.Duration.Round(time.Second)/time.Second))
+	}
+	return 20
 }
 
 // childACS is `provisor serve` in a child process.
 type childACS struct {
-	cmd  *exec.Cmd
-	addr string
-	dir  string
-	done chan error
+	cmd   *exec.Cmd
+	addr  string
+	debug string // its debug listener
+	dir   string
+	done  chan error
 }
 
 func freeLoopbackPort() (int, error) {
@@ -298,8 +342,17 @@ func startChildACS(ctx context.Context, b benchACS, stderr io.Writer) (*childACS
 		return nil, err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	dport, err := freeLoopbackPort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	debug := "127.0.0.1:" + strconv.Itoa(dport)
 	cmd := exec.Command(b.bin, "serve")
 	cmd.Env = append(os.Environ(), "PROVISOR_LISTEN="+addr, "PROVISOR_DATA_DIR="+dir, "PROVISOR_LOG_LEVEL=warn", "PROVISOR_CONFIG=",
+		// Loopback only, and on ports of its own, so that runs side by
+		// side (or a local ACS on :7557) do not collide.
+		"PROVISOR_API_LISTEN=127.0.0.1:0", "PROVISOR_DEBUG_LISTEN="+debug,
 		"PROVISOR_SCRIPTS_DIR="+scripts, "PROVISOR_PLUGINS_DIR="+b.plugins,
 		"PROVISOR_AUTH_USERNAME="+benchAuthUser, "PROVISOR_AUTH_PASSWORD="+benchAuthPass,
 		// Every simulated device comes from 127.0.0.1: limits meant for one
@@ -310,7 +363,7 @@ func startChildACS(ctx context.Context, b benchACS, stderr io.Writer) (*childACS
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	c := &childACS{cmd: cmd, addr: addr, dir: dir, done: make(chan error, 1)}
+	c := &childACS{cmd: cmd, addr: addr, debug: debug, dir: dir, done: make(chan error, 1)}
 	go func() { c.done <- cmd.Wait() }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -335,8 +388,9 @@ func startChildACS(ctx context.Context, b benchACS, stderr io.Writer) (*childACS
 	}
 }
 
-func (c *childACS) URL() string { return "http://" + c.addr + "/" }
-func (c *childACS) PID() int    { return c.cmd.Process.Pid }
+func (c *childACS) URL() string      { return "http://" + c.addr + "/" }
+func (c *childACS) PID() int         { return c.cmd.Process.Pid }
+func (c *childACS) DebugURL() string { return "http://" + c.debug }
 
 // Stop ends the server we started, by its pid: SIGTERM, then SIGKILL if
 // it has not finished its graceful shutdown in time.
@@ -401,8 +455,9 @@ func startInProcessACS(ctx context.Context, b benchACS) (*inProcessACS, error) {
 	}
 }
 
-func (a *inProcessACS) URL() string { return "http://" + a.addr + "/" }
-func (a *inProcessACS) PID() int    { return 0 }
+func (a *inProcessACS) URL() string      { return "http://" + a.addr + "/" }
+func (a *inProcessACS) PID() int         { return 0 }
+func (a *inProcessACS) DebugURL() string { return "" }
 
 func (a *inProcessACS) Stop() error {
 	defer os.RemoveAll(a.dir)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,5 +78,32 @@ func TestSimCommand(t *testing.T) {
 	}
 	if err := simCmd([]string{"--help"}, &out, &errs); err == nil || !strings.Contains(errs.String(), "Usage: provisor sim") {
 		t.Fatalf("help: %v", err)
+	}
+}
+
+// TestBenchChildProfile runs one short scenario against a child ACS (this
+// test binary, as `provisor serve`) and checks what the debug listener
+// adds: the writer's counters over the window and a CPU profile.
+func TestBenchChildProfile(t *testing.T) {
+	t.Setenv("PROVISOR_TEST_SERVE", "1") // the child serves; see TestMain
+	prof := filepath.Join(t.TempDir(), "acs.prof")
+	var out, errs bytes.Buffer
+	args := []string{"--short", "-scenarios", "periodic-closed-loop", "-bin", os.Args[0], "-pprof", prof, "-o", "json"}
+	if err := benchCmd(args, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	var res benchResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Scenarios) != 1 {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	r := res.Scenarios[0]
+	if r.Sessions == 0 || r.ErrorTotal != 0 || r.ACSCPUMSPerSess == nil {
+		t.Fatalf("%+v", r)
+	}
+	if w := r.Extra["acs_writer"]; !strings.Contains(w, "batches") {
+		t.Errorf("writer counters %q, notes %v", w, r.Notes)
+	}
+	if fi, err := os.Stat(prof); err != nil || fi.Size() == 0 {
+		t.Errorf("profile: %v, notes %v", err, r.Notes)
 	}
 }

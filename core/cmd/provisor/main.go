@@ -123,7 +123,8 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return err
 	}
-	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: log, MaxSessionsPerDevice: cfg.HistorySessions, MaxEventsPerDevice: cfg.HistoryEvents})
+	st, err := sqlite.Open(ctx, cfg.Database, sqlite.Options{Logger: log, MaxSessionsPerDevice: cfg.HistorySessions,
+		MaxEventsPerDevice: cfg.HistoryEvents, ReadAtResolution: cfg.ReadAtResolution})
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
@@ -281,6 +282,14 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	}
 	if a := api.Addr(); a != nil {
 		attrs = append(attrs, "api", a.String())
+	}
+	if cfg.DebugListen != "" {
+		dsrv, daddr, err := startDebug(cfg.DebugListen, st, log)
+		if err != nil {
+			return fmt.Errorf("debug.listen: %w", err)
+		}
+		defer dsrv.Close()
+		attrs = append(attrs, "debug", daddr.String())
 	}
 	log.Info("provisor listening", attrs...)
 	errc := make(chan error, len(eps))

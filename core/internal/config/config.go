@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -43,6 +45,8 @@ type Config struct {
 
 	HistorySessions int
 	HistoryEvents   int
+
+	ReadAtResolution time.Duration
 
 	APIListen, APITLSCert, APITLSKey string
 	APIOnlineWindow                  time.Duration
@@ -101,6 +105,11 @@ type Config struct {
 	IPRate      float64
 	IPBurst     int
 	TableSize   int
+
+	// DebugListen serves net/http/pprof and the store's writer counters
+	// on their own listener; empty serves nothing.
+	DebugListen      string
+	DebugAllowRemote bool
 }
 
 // Key describes one setting.
@@ -213,6 +222,7 @@ var Keys = []Key{
 	durKey("scripts.session_budget", "10s", "JavaScript time all script handlers of one session may use", func(c *Config) *time.Duration { return &c.ScriptSessionBudget }),
 	strKey("scripts.on_error", "continue", "continue, or fault: skip the session's other script handlers and record a device fault", func(c *Config) *string { return &c.ScriptOnError }),
 	numKey("history.events", "50", "event records kept per device", func(c *Config) *int { return &c.HistoryEvents }),
+	durKey("params.read_at_resolution", "1h", "a value read again unchanged moves its stored readAt only once it is this much newer; 0s: always (every periodic session rewrites the tree)", func(c *Config) *time.Duration { return &c.ReadAtResolution }),
 	numKey("limits.max_string_len", "262144", "longest text or attribute value, in bytes", func(c *Config) *int { return &c.MaxStringLen }),
 
 	strKey("allow_from", "", "source addresses (CIDRs) admitted on the HTTP listener; empty admits all", func(c *Config) *string { return &c.AllowFrom }),
@@ -245,6 +255,8 @@ var Keys = []Key{
 	floatKey("limits.ip_rate", "20", "requests per second from one address outside live sessions (0: no limit)", func(c *Config) *float64 { return &c.IPRate }),
 	numKey("limits.ip_burst", "100", "burst allowed above limits.ip_rate", func(c *Config) *int { return &c.IPBurst }),
 	numKey("limits.table_size", "100000", "entries of each per-address, per-device and per-nonce table", func(c *Config) *int { return &c.TableSize }),
+	strKey("debug.listen", "", "address serving Go profiles (/debug/pprof/) and store counters (/debug/store); empty: off. Loopback only unless debug.allow_remote", func(c *Config) *string { return &c.DebugListen }),
+	boolKey("debug.allow_remote", "false", "let debug.listen be a non-loopback address (profiles are unauthenticated)", func(c *Config) *bool { return &c.DebugAllowRemote }),
 }
 
 // Default returns the configuration with every default applied.
@@ -370,7 +382,37 @@ func (c *Config) validate() error {
 	if c.Listen == "" && c.TLSListen == "" {
 		return errors.New("listen and tls.listen are both empty: no CPE endpoint")
 	}
+	if err := c.validateDebug(); err != nil {
+		return err
+	}
 	return c.validateSecurity()
+}
+
+// validateDebug refuses a debug listener reachable from the network unless
+// the operator asked for it: profiles and counters are served without
+// authentication.
+func (c *Config) validateDebug() error {
+	if c.DebugListen == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(c.DebugListen)
+	if err != nil {
+		return fmt.Errorf("debug.listen %q: %w", c.DebugListen, err)
+	}
+	if !c.DebugAllowRemote && !loopbackHost(host) {
+		return fmt.Errorf("debug.listen %q is not a loopback address; use 127.0.0.1 or [::1], or set debug.allow_remote", c.DebugListen)
+	}
+	return nil
+}
+
+// loopbackHost reports whether host names only loopback addresses. An
+// empty host means every interface.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (c *Config) validateSecurity() error {

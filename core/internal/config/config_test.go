@@ -150,3 +150,36 @@ func TestEveryKeyDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestDebugListen(t *testing.T) {
+	cases := []struct {
+		env     []string
+		wantErr string
+	}{
+		{env: nil},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=127.0.0.1:6060"}},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=[::1]:6060"}},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=localhost:0"}},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=127.0.0.2:6060"}},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=:6060"}, wantErr: "not a loopback address"},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=0.0.0.0:6060"}, wantErr: "not a loopback address"},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=10.1.2.3:6060"}, wantErr: "not a loopback address"},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=debug.example.net:6060"}, wantErr: "not a loopback address"},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=127.0.0.1"}, wantErr: "missing port"},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=:6060", "PROVISOR_DEBUG_ALLOW_REMOTE=true"}},
+		{env: []string{"PROVISOR_DEBUG_LISTEN=10.1.2.3:6060", "PROVISOR_DEBUG_ALLOW_REMOTE=yes"}},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.env, " "), func(t *testing.T) {
+			c, err := Load("", tc.env)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Load: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Load: err %v, want one containing %q", err, tc.wantErr)
+			case tc.wantErr == "" && len(tc.env) > 0 && c.DebugListen == "":
+				t.Fatal("debug.listen not set")
+			}
+		})
+	}
+}

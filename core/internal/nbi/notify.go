@@ -87,7 +87,11 @@ func taskKey(t store.Task) string {
 func (s *Server) publishTasks(ctx context.Context, deviceID string, since time.Time) {
 	// Store times are in milliseconds; a task finished in the same
 	// millisecond as the session began still counts.
-	tasks, err := s.st.TasksUpdatedSince(ctx, deviceID, since.Add(-time.Millisecond))
+	since = since.Add(-time.Millisecond)
+	if h, ok := s.st.(store.TaskHints); ok && !h.MayHaveTaskChanges(deviceID, since) {
+		return // the session touched no task: no query
+	}
+	tasks, err := s.st.TasksUpdatedSince(ctx, deviceID, since)
 	if err != nil {
 		s.log.Debug("tasks of the session not read", "device", deviceID, "err", err)
 		return

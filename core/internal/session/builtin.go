@@ -158,6 +158,9 @@ func (*Tasks) Name() string { return "tasks" }
 // Run implements hook.Handler.
 func (t *Tasks) Run(ctx context.Context, s hook.Session) error {
 	log := s.Logger()
+	if h, ok := t.Store.(store.TaskHints); ok && !h.MayHavePendingTasks(s.Device().ID) {
+		return nil // the common session: nothing queued, no query
+	}
 	pending, err := t.Store.PendingTasks(ctx, s.Device().ID, s.Start())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil // a device seen for the first time has no tasks yet

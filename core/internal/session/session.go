@@ -314,7 +314,7 @@ func (s *Session) informed(ex *exchange) bool {
 	} else if capped && maxV.Less(s.version) {
 		s.version = maxV
 	}
-	_, err = s.m.store.Device(s.ctx, s.deviceID)
+	err = s.m.deviceKnown(s.ctx, s.deviceID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Error("store unavailable; refusing session", "err", err)
 		s.reply(ex, cwmp.NewFault(cwmp.FaultACSRetryRequest, "store unavailable"), cwmp.Header{})
@@ -537,4 +537,18 @@ func (s *Session) finish(outcome string) {
 	}
 	s.log.Info("session", "events", strings.Join(events, ","), "rpcs", s.rpcs, "duration", time.Since(s.start).Round(time.Millisecond), "outcome", outcome, "ip", s.remoteIP)
 	s.m.wg.Done()
+}
+
+// deviceKnown returns nil for a stored device and an error wrapping
+// store.ErrNotFound for a new one, by the cheapest means the store offers.
+func (m *Manager) deviceKnown(ctx context.Context, id string) error {
+	if ex, ok := m.store.(store.DeviceExister); ok {
+		found, err := ex.DeviceExists(ctx, id)
+		if err == nil && !found {
+			err = fmt.Errorf("%w: device %q", store.ErrNotFound, id)
+		}
+		return err
+	}
+	_, err := m.store.Device(ctx, id)
+	return err
 }

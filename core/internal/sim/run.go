@@ -35,6 +35,10 @@ type RunOptions struct {
 	// rewrites it in place (a terminal) instead of printing one per line.
 	Progress  io.Writer
 	Overwrite bool
+	// OnMeasureStart and OnMeasureStop, when set, are called as the
+	// measured window opens and closes (to sample the ACS's own counters
+	// over the same window).
+	OnMeasureStart, OnMeasureStop func()
 }
 
 // Run starts the simulator, runs it as o says and reports what happened.
@@ -64,6 +68,9 @@ func (s *Simulator) Run(ctx context.Context, o RunOptions) (*Report, error) {
 		measured = true
 		if o.Duration > 0 {
 			end = time.After(o.Duration)
+		}
+		if o.OnMeasureStart != nil {
+			o.OnMeasureStart()
 		}
 	}
 	settled := func() bool { return !o.Settle || s.settled.Load() >= int64(len(s.devs)) }
@@ -139,6 +146,9 @@ loop:
 	var acs1 time.Duration
 	if o.ACSPID > 0 && acsErr == nil {
 		acs1, acsErr = ProcessCPU(o.ACSPID)
+	}
+	if o.OnMeasureStop != nil {
+		o.OnMeasureStop()
 	}
 	s.stats.recordTo.Store(stop.UnixNano())
 	if o.Progress != nil && o.Overwrite {

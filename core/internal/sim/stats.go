@@ -307,6 +307,9 @@ func (r *Report) WriteSummary(w io.Writer) {
 		cpu = acs + ", " + cpu
 	}
 	fmt.Fprintf(w, "  CPU           %s\n", cpu)
+	if v, ok := r.Extra["acs_writer"]; ok {
+		fmt.Fprintf(w, "  ACS writer    %s\n", v)
+	}
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "  note          %s\n", n)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -65,11 +66,33 @@ func ReadBody(r io.Reader, contentEncoding, contentType string, lim Limits) ([]b
 	return data, nil
 }
 
+// scratch holds first-read buffers: most bodies (an empty POST, an Inform,
+// an RPC response) fit in one, and are then copied out at their exact size
+// instead of each request allocating a buffer of the largest common size.
+var scratch = sync.Pool{New: func() any { b := make([]byte, 16<<10); return &b }}
+
 // readLimited reads all of r, failing with ErrTooLarge as soon as more than
 // max bytes arrive. The buffer grows by doubling but never past max+1, so
 // the memory a hostile sender can make us hold is bounded by the limit.
+// The result is the caller's own: never a pooled buffer.
 func readLimited(r io.Reader, max int64) ([]byte, error) {
-	buf := make([]byte, 0, min(max+1, 16<<10))
+	sp := scratch.Get().(*[]byte)
+	first := (*sp)[:min(int64(len(*sp)), max+1)]
+	n, err := fill(r, first)
+	if err == io.EOF {
+		out := make([]byte, n)
+		copy(out, first)
+		scratch.Put(sp)
+		return out, nil
+	}
+	if err != nil {
+		scratch.Put(sp)
+		return nil, &Error{Err: ErrMalformed, Offset: n, Detail: "reading body: " + err.Error()}
+	}
+	// The first buffer is full: go on in one of our own.
+	buf := make([]byte, n, min(int64(n)*2, max+1))
+	copy(buf, first)
+	scratch.Put(sp)
 	for {
 		if int64(len(buf)) > max {
 			return nil, &Error{Err: ErrTooLarge, Offset: -1}
@@ -92,4 +115,18 @@ func readLimited(r io.Reader, max int64) ([]byte, error) {
 			return nil, &Error{Err: ErrMalformed, Offset: len(buf), Detail: "reading body: " + err.Error()}
 		}
 	}
+}
+
+// fill reads into b until it is full (nil error), or r ends (io.EOF) or
+// fails; n is what was read either way.
+func fill(r io.Reader, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := r.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }

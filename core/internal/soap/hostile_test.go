@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/provisor/provisor/core/cwmp"
 )
@@ -170,4 +171,48 @@ func TestReadBodyContentCodings(t *testing.T) {
 			t.Fatalf("%q %v", data, err)
 		}
 	})
+}
+
+// TestReadBodySizes covers the edges of the pooled first buffer: bodies
+// that fit it, fill it exactly or overflow it, each at, under and over the
+// limit; and a body read never shares memory with the next one.
+func TestReadBodySizes(t *testing.T) {
+	const first = 16 << 10
+	for _, size := range []int{0, 1, 2000, first - 1, first, first + 1, 3*first + 7} {
+		body := bytes.Repeat([]byte("x"), size)
+		for _, c := range []struct {
+			max     int64
+			tooBig  bool
+			chunked bool
+		}{
+			{max: int64(size) + 1}, {max: int64(size)}, {max: int64(size), chunked: true},
+			{max: int64(size) - 1, tooBig: size > 0},
+		} {
+			if c.max <= 0 {
+				continue // Limits{} would mean the default
+			}
+			var r io.Reader = bytes.NewReader(body)
+			if c.chunked {
+				r = iotest.OneByteReader(r)
+			}
+			got, err := ReadBody(r, "", "", Limits{MaxBytes: c.max})
+			switch {
+			case c.tooBig && !errors.Is(err, ErrTooLarge):
+				t.Errorf("size %d, max %d: err %v, want ErrTooLarge", size, c.max, err)
+			case !c.tooBig && (err != nil || !bytes.Equal(got, body)):
+				t.Errorf("size %d, max %d: %d bytes, err %v", size, c.max, len(got), err)
+			}
+		}
+	}
+	a, err := ReadBody(strings.NewReader("first body"), "", "", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadBody(strings.NewReader("the second"), "", "", Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != "first body" || string(b) != "the second" {
+		t.Fatalf("bodies share memory: %q %q", a, b)
+	}
 }

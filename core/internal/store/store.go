@@ -114,6 +114,24 @@ type TaskStore interface {
 	Tasks(ctx context.Context, f TaskFilter) (page []Task, next int64, err error)
 }
 
+// TaskHints is implemented by stores that keep in memory which devices
+// may have task work, so that a session with none does not query for it.
+// An answer may be wrong only in the safe direction: true when unsure.
+type TaskHints interface {
+	// MayHavePendingTasks is false when PendingTasks would return no
+	// task for the device.
+	MayHavePendingTasks(deviceID string) bool
+	// MayHaveTaskChanges is false when no task of the device has been
+	// written at or after since (TasksUpdatedSince would return none).
+	MayHaveTaskChanges(deviceID string, since time.Time) bool
+}
+
+// DeviceExister is implemented by stores that can tell whether a device is
+// known more cheaply than by reading it with Device.
+type DeviceExister interface {
+	DeviceExists(ctx context.Context, id string) (bool, error)
+}
+
 // FaultStore keeps faults for operators to inspect and clear.
 type FaultStore interface {
 	// AddFault stores a fault and returns its ID once durable.

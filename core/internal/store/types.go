@@ -77,8 +77,10 @@ type Param struct {
 	// that a refresh does not overwrite what GetParameterNames learned.
 	Writable int8
 	Object   bool
-	// ReadAt is when the value was last read from the device; SetAt when
-	// the ACS last set it successfully.
+	// ReadAt is when the value was last read from the device (a re-read
+	// that finds it unchanged may leave it up to the store's read-time
+	// resolution older; see MergeOptions); SetAt when the ACS last set it
+	// successfully.
 	ReadAt, SetAt time.Time
 }
 

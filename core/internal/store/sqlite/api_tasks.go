@@ -72,6 +72,7 @@ func (db *DB) AddTasks(ctx context.Context, tasks []store.Task) ([]int64, error)
 				}
 				rids[t.DeviceID] = rid
 			}
+			w.taskWritten(t.DeviceID, true)
 			res, err := ins.ExecContext(bg, rid, t.Kind, jsonArg(t.Args), t.MaxAttempts, t.CommandKey, ms(t.Expires), now, now)
 			if err != nil {
 				return err

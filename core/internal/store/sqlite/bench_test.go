@@ -195,3 +195,47 @@ func TestSizePerDevice(t *testing.T) {
 	t.Logf("full default history (20 sessions + 50 events kept of 100 written): %.0f bytes/device; 1,000,000 devices ≈ %.2f GB",
 		perHist, perHist*1e6/1e9)
 }
+
+// BenchmarkSessionWriteUnchanged is the write at the end of the common
+// periodic session: the Inform's values as stored before, read again within
+// Options.ReadAtResolution, so the tree is neither read nor written; what
+// remains is the device row, the session record and its event.
+func BenchmarkSessionWriteUnchanged(b *testing.B) {
+	db := openTest(b, Options{ReadAtResolution: time.Hour})
+	const n = 2000
+	start := time.Now()
+	fillDevices(b, db, n, start)
+	var seq atomic.Int64
+	before := db.Stats()
+	b.SetParallelism(32)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := int(seq.Add(1))
+			at := start.Add(time.Duration(i) * time.Millisecond)
+			err := db.WriteSession(ctx, store.SessionWrite{
+				Device: store.Device{ID: benchID(i % n), LastInform: at, IP: "100.64.0.1"},
+				Params: []store.Param{
+					store.ValueParam("Device.DeviceInfo.SoftwareVersion", "7.2.1", "string", at),
+					store.ValueParam("Device.ManagementServer.ConnectionRequestURL", "http://100.64.0.1:7547/x", "string", at),
+					store.ValueParam("Device.ManagementServer.ParameterKey", "", "string", at),
+				},
+				Session: &store.SessionRecord{Started: at.Add(-time.Second), Ended: at,
+					Events: []string{"2 PERIODIC"}, RPCs: 0, Outcome: "ok", RemoteIP: "100.64.0.1"},
+				Events: []store.EventRecord{{Code: "2 PERIODIC", Time: at}},
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.StopTimer()
+	st := db.Stats()
+	batches, ops := st.Batches-before.Batches, st.Ops-before.Ops
+	if batches > 0 {
+		b.ReportMetric(float64(ops)/float64(batches), "ops/batch")
+	}
+	b.ReportMetric(float64(st.ParamMemoSkips-before.ParamMemoSkips)/float64(b.N), "memo-skips/op")
+	b.Logf("writer: %s", st)
+}

@@ -21,6 +21,10 @@ func scanCredential(s scanner) (store.CPECredential, error) {
 
 // DeviceCredentials implements store.CredentialStore.
 func (db *DB) DeviceCredentials(ctx context.Context, deviceID string) ([]store.CPECredential, error) {
+	cached, epoch, ok := db.creds.get(deviceID)
+	if ok {
+		return cloneCreds(cached), nil
+	}
 	rows, err := db.r.QueryContext(ctx, "SELECT "+credentialCols+
 		" FROM cpe_credentials WHERE device_id = ? ORDER BY pending, username", deviceID)
 	if err != nil {
@@ -35,7 +39,11 @@ func (db *DB) DeviceCredentials(ctx context.Context, deviceID string) ([]store.C
 		}
 		out = append(out, c)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	db.creds.put(deviceID, cloneCreds(out), epoch)
+	return out, nil
 }
 
 // CPECredential implements store.CredentialStore.
@@ -68,6 +76,7 @@ func (db *DB) PutCPECredential(ctx context.Context, c store.CPECredential) error
 		case owner != c.DeviceID:
 			return fmt.Errorf("%w: user name %q belongs to another device", store.ErrConflict, c.Username)
 		}
+		w.credentialsChanged(c.DeviceID)
 		q := "DELETE FROM cpe_credentials WHERE device_id = ? AND username <> ?"
 		if c.Pending {
 			q += " AND pending = 1"
@@ -96,6 +105,7 @@ func (db *DB) ActivateCPECredential(ctx context.Context, username string) error 
 		if err != nil {
 			return err
 		}
+		w.credentialsChanged(dev)
 		if _, err := w.exec("DELETE FROM cpe_credentials WHERE device_id = ? AND username <> ?", dev, username); err != nil {
 			return err
 		}
@@ -108,13 +118,15 @@ func (db *DB) ActivateCPECredential(ctx context.Context, username string) error 
 // DeleteCPECredential implements store.CredentialStore.
 func (db *DB) DeleteCPECredential(ctx context.Context, username string) error {
 	return db.write(ctx, "delete credential", func(w *wtx) error {
-		res, err := w.exec("DELETE FROM cpe_credentials WHERE username = ?", username)
+		var dev string
+		err := w.queryRow("DELETE FROM cpe_credentials WHERE username = ? RETURNING device_id", username).Scan(&dev)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: credential %q", store.ErrNotFound, username)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: credential %q", store.ErrNotFound, username)
-		}
+		w.credentialsChanged(dev)
 		return nil
 	})
 }
@@ -123,6 +135,7 @@ func (db *DB) DeleteCPECredential(ctx context.Context, username string) error {
 func (db *DB) DeleteDeviceCredentials(ctx context.Context, deviceID string) (int, error) {
 	var n int64
 	err := db.write(ctx, "delete device credentials", func(w *wtx) error {
+		w.credentialsChanged(deviceID)
 		res, err := w.exec("DELETE FROM cpe_credentials WHERE device_id = ?", deviceID)
 		if err != nil {
 			return err

@@ -80,6 +80,14 @@ type Options struct {
 	// tree twice the size of the current dictionary's source replaces
 	// it). Default 100; negative disables dictionaries.
 	ParamDictMinNodes int
+	// ParamMemos bounds how many devices the writer remembers a digest of
+	// their last Inform values for (~50 bytes each), so that a periodic
+	// session that reports unchanged values skips reading the stored tree.
+	// Default 1<<20; negative disables.
+	ParamMemos int
+	// CredentialCache is how many devices' credentials are kept in memory
+	// (~0.5 KB each) for authentication. Default 65536; negative disables.
+	CredentialCache int
 	// ParamDictEncoders is how many dictionary encoders (~0.75 MB each)
 	// are kept; models beyond it pay ~2 ms to rebuild one. Default 32.
 	ParamDictEncoders int
@@ -124,6 +132,12 @@ func (o *Options) withDefaults() {
 	if o.ParamDictMinNodes == 0 {
 		o.ParamDictMinNodes = 100
 	}
+	if o.ParamMemos == 0 {
+		o.ParamMemos = 1 << 20
+	}
+	if o.CredentialCache == 0 {
+		o.CredentialCache = 1 << 16
+	}
 }
 
 // DB is a store.Store on one SQLite file.
@@ -150,6 +164,13 @@ type DB struct {
 	// dicts maps a device model to its current parameter dictionary. Only
 	// Open and then the writer goroutine touch it.
 	dicts map[string]modelDict
+	// memos maps a device's row ID to what its stored tree holds for the
+	// values its Inform reports. Only the writer goroutine touches it.
+	memos map[int64]paramMemo
+	// tasks tells sessions without task work apart without a query.
+	tasks taskHints
+	// creds caches DeviceCredentials.
+	creds credCache
 
 	stats writerStats
 }
@@ -178,6 +199,8 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		ops:        make(chan *op, opts.QueueSize),
 		writerDone: make(chan struct{}),
 		dicts:      map[string]modelDict{},
+		memos:      map[int64]paramMemo{},
+		creds:      credCache{max: opts.CredentialCache, m: map[string][]store.CPECredential{}},
 	}
 	ok := false
 	defer func() {
@@ -226,6 +249,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 	}
 	if err := db.recoverTasks(ctx); err != nil {
 		return nil, err
+	}
+	if err := db.loadTaskHints(ctx); err != nil {
+		return nil, fmt.Errorf("sqlite: queued tasks: %w", err)
 	}
 	if err := db.loadDicts(ctx); err != nil {
 		return nil, err
@@ -494,15 +520,16 @@ func (db *DB) IntegrityCheck(ctx context.Context) error {
 
 // writerStats are updated by the writer and read by Stats.
 type writerStats struct {
-	batches       atomic.Uint64
-	ops           atomic.Uint64
-	failedOps     atomic.Uint64
-	failedBatches atomic.Uint64
-	maxBatch      atomic.Int64
-	commitNanos   atomic.Int64
-	paramWrites   atomic.Uint64
-	paramSkips    atomic.Uint64
-	paramDicts    atomic.Int64
+	batches        atomic.Uint64
+	ops            atomic.Uint64
+	failedOps      atomic.Uint64
+	failedBatches  atomic.Uint64
+	maxBatch       atomic.Int64
+	commitNanos    atomic.Int64
+	paramWrites    atomic.Uint64
+	paramSkips     atomic.Uint64
+	paramMemoSkips atomic.Uint64
+	paramDicts     atomic.Int64
 }
 
 // Stats describes the writer's work since Open.
@@ -527,6 +554,9 @@ type Stats struct {
 	// changed nothing and wrote nothing.
 	ParamWrites uint64
 	ParamSkips  uint64
+	// ParamMemoSkips counts the skips decided without reading the tree
+	// (see Options.ParamMemos); they are among ParamSkips.
+	ParamMemoSkips uint64
 	// ParamDicts is the number of parameter dictionaries.
 	ParamDicts int
 }
@@ -534,17 +564,18 @@ type Stats struct {
 // Stats returns the writer's counters.
 func (db *DB) Stats() Stats {
 	s := Stats{
-		Batches:       db.stats.batches.Load(),
-		Ops:           db.stats.ops.Load(),
-		FailedOps:     db.stats.failedOps.Load(),
-		FailedBatches: db.stats.failedBatches.Load(),
-		MaxBatch:      int(db.stats.maxBatch.Load()),
-		QueueDepth:    len(db.ops),
-		QueueCap:      cap(db.ops),
-		CommitTime:    time.Duration(db.stats.commitNanos.Load()),
-		ParamWrites:   db.stats.paramWrites.Load(),
-		ParamSkips:    db.stats.paramSkips.Load(),
-		ParamDicts:    int(db.stats.paramDicts.Load()),
+		Batches:        db.stats.batches.Load(),
+		Ops:            db.stats.ops.Load(),
+		FailedOps:      db.stats.failedOps.Load(),
+		FailedBatches:  db.stats.failedBatches.Load(),
+		MaxBatch:       int(db.stats.maxBatch.Load()),
+		QueueDepth:     len(db.ops),
+		QueueCap:       cap(db.ops),
+		CommitTime:     time.Duration(db.stats.commitNanos.Load()),
+		ParamWrites:    db.stats.paramWrites.Load(),
+		ParamSkips:     db.stats.paramSkips.Load(),
+		ParamMemoSkips: db.stats.paramMemoSkips.Load(),
+		ParamDicts:     int(db.stats.paramDicts.Load()),
 	}
 	if s.Batches > 0 {
 		s.AvgBatch = float64(s.Ops) / float64(s.Batches)
@@ -553,7 +584,7 @@ func (db *DB) Stats() Stats {
 }
 
 func (s Stats) String() string {
-	return fmt.Sprintf("batches=%d ops=%d avg_batch=%.1f max_batch=%d failed_ops=%d failed_batches=%d queue=%d/%d commit_time=%v param_writes=%d param_skips=%d param_dicts=%d",
+	return fmt.Sprintf("batches=%d ops=%d avg_batch=%.1f max_batch=%d failed_ops=%d failed_batches=%d queue=%d/%d commit_time=%v param_writes=%d param_skips=%d (memo %d) param_dicts=%d",
 		s.Batches, s.Ops, s.AvgBatch, s.MaxBatch, s.FailedOps, s.FailedBatches, s.QueueDepth, s.QueueCap,
-		s.CommitTime.Round(time.Millisecond), s.ParamWrites, s.ParamSkips, s.ParamDicts)
+		s.CommitTime.Round(time.Millisecond), s.ParamWrites, s.ParamSkips, s.ParamMemoSkips, s.ParamDicts)
 }

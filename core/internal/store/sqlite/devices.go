@@ -246,13 +246,17 @@ func (w *wtx) addTag(rid int64, id, tag string) error {
 // DeleteDevice implements store.DeviceStore.
 func (db *DB) DeleteDevice(ctx context.Context, id string) error {
 	return db.write(ctx, "delete device", func(w *wtx) error {
-		res, err := w.exec("DELETE FROM devices WHERE id = ?", id)
+		var rid int64
+		err := w.queryRow("DELETE FROM devices WHERE id = ? RETURNING rid", id).Scan(&rid)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("%w: device %q", store.ErrNotFound, id)
+		}
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("%w: device %q", store.ErrNotFound, id)
-		}
+		// A later device may get the same row ID.
+		w.dropMemo(rid)
+		w.credentialsChanged(id) // deleted with it by a trigger
 		return nil
 	})
 }
@@ -294,6 +298,18 @@ func (db *DB) RemoveTags(ctx context.Context, id string, tags ...string) error {
 		}
 		return nil
 	})
+}
+
+var _ store.DeviceExister = (*DB)(nil)
+
+// DeviceExists implements store.DeviceExister: one index lookup, where
+// Device reads the whole row and the device's tags.
+func (db *DB) DeviceExists(ctx context.Context, id string) (bool, error) {
+	_, err := db.readRID(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // readRID maps a device ID to its row ID on a reader.

@@ -168,3 +168,25 @@ func TestDeleteDeviceCascades(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceExists(t *testing.T) {
+	db := openTest(t, Options{})
+	steps := []struct {
+		name string
+		do   func() error
+		want bool
+	}{
+		{"unknown", func() error { return nil }, false},
+		{"stored", func() error { return db.UpsertDevice(ctx, store.Device{ID: "D", LastInform: time.Now()}) }, true},
+		{"deleted", func() error { return db.DeleteDevice(ctx, "D") }, false},
+	}
+	for _, st := range steps {
+		if err := st.do(); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got, err := db.DeviceExists(ctx, "D")
+		if err != nil || got != st.want {
+			t.Errorf("%s: DeviceExists = %v, %v; want %v", st.name, got, err, st.want)
+		}
+	}
+}

@@ -73,6 +73,17 @@ func (w *wtx) mergeParams(rid int64, deviceID string, upserts []store.Param, del
 		return nil
 	}
 	db := w.db
+	memo := db.opts.ParamMemos > 0 && memoizable(upserts, deletePrefixes)
+	if memo {
+		digest, newest := upsertDigest(deviceID, upserts)
+		if m, ok := db.memos[rid]; ok && m.unchanged(digest, newest, db.opts.ReadAtResolution) {
+			db.stats.paramSkips.Add(1)
+			db.stats.paramMemoSkips.Add(1)
+			return nil
+		}
+	}
+	// The tree may change: until this batch commits, nothing is known.
+	w.dropMemo(rid)
 	var cur store.ParamTree
 	var oui, class string
 	var blob []byte
@@ -93,6 +104,11 @@ func (w *wtx) mergeParams(rid int64, deviceID string, upserts []store.Param, del
 		store.MergeOptions{ReadAtResolution: db.opts.ReadAtResolution})
 	if err != nil {
 		return err
+	}
+	if memo {
+		if m, ok := treeMemo(deviceID, next, upserts); ok {
+			w.memoOps = append(w.memoOps, memoOp{rid: rid, memo: m})
+		}
 	}
 	if !res.Dirty() {
 		db.stats.paramSkips.Add(1)

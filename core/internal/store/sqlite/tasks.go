@@ -83,6 +83,7 @@ func (db *DB) AddTask(ctx context.Context, t store.Task) (int64, error) {
 			return err
 		}
 		now := w.now.UnixMilli()
+		w.taskWritten(t.DeviceID, true)
 		res, err := w.exec(`INSERT INTO tasks (rid, kind, args, state, attempts, max_attempts, command_key,
 			expires, created, updated) VALUES (?, ?, ?, 'queued', 0, ?, ?, ?, ?, ?)`,
 			rid, t.Kind, jsonArg(t.Args), t.MaxAttempts, t.CommandKey, ms(t.Expires), now, now)
@@ -148,6 +149,7 @@ func (db *DB) PendingTasks(ctx context.Context, deviceID string, now time.Time) 
 	}
 	if len(expired) > 0 {
 		err := db.write(ctx, "expire tasks", func(w *wtx) error {
+			w.taskWritten(deviceID, false)
 			for _, t := range expired {
 				// Guarded: the task may have been started or cancelled
 				// since it was read.
@@ -156,7 +158,7 @@ func (db *DB) PendingTasks(ctx context.Context, deviceID string, now time.Time) 
 					return err
 				}
 			}
-			return nil
+			return w.taskLeftQueue(deviceID)
 		})
 		if err != nil {
 			return nil, err
@@ -221,8 +223,14 @@ func (w *wtx) updateTask(u store.TaskUpdate) (store.Task, error) {
 		args = append(args, u.Fault.Code, u.Fault.Message, jsonArg(u.Fault.Detail))
 	}
 	args = append(args, t.ID)
+	w.taskWritten(t.DeviceID, u.State == store.StateQueued)
 	if _, err := w.exec("UPDATE tasks SET "+strings.Join(set, ", ")+" WHERE id = ?", args...); err != nil {
 		return t, err
+	}
+	if t.State == store.StateQueued && u.State != store.StateQueued {
+		if err := w.taskLeftQueue(t.DeviceID); err != nil {
+			return t, err
+		}
 	}
 	return w.task(t.ID)
 }

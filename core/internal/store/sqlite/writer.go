@@ -47,6 +47,12 @@ type wtx struct {
 	buf  []byte // reused by blob encoding
 	// pending holds dictionaries inserted by the current batch.
 	pending []pendingDict
+	// memoOps are the batch's parameter memo changes (see paramMemo).
+	memoOps []memoOp
+	// unqueues are the batch's removals from the queued-task set.
+	unqueues []unqueue
+	// credDevices are the devices whose credentials the batch changes.
+	credDevices []string
 }
 
 // The writer never passes a caller's context to SQLite: cancelling a
@@ -151,10 +157,19 @@ func (db *DB) runBatch(w *wtx, batch []*op, results []error) {
 	start := time.Now()
 	w.now = db.opts.Now()
 	w.pending = w.pending[:0]
+	w.memoOps = w.memoOps[:0]
+	w.unqueues = w.unqueues[:0]
+	w.credDevices = w.credDevices[:0]
 	batchErr := db.applyBatch(w, batch, results)
 	if batchErr == nil {
 		db.commitDicts(w.pending)
+		db.commitMemos(w.memoOps)
+		db.commitUnqueues(w.unqueues)
 	}
+	// Committed or not, and before any write is acknowledged: a reader
+	// may have cached what the batch was changing.
+	db.creds.invalidate(w.credDevices)
+	clear(w.credDevices)
 	if batchErr != nil {
 		db.stats.failedBatches.Add(1)
 		db.log.Error("write batch failed", "ops", len(batch), "err", batchErr)
@@ -232,7 +247,7 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 	if _, err := w.exec("SAVEPOINT op"); err != nil {
 		return err
 	}
-	pending := len(w.pending)
+	pending, memoOps, unqueues := len(w.pending), len(w.memoOps), len(w.unqueues)
 	defer func() {
 		if p := recover(); p != nil {
 			db.log.Error("write op panicked", "op", o.name, "panic", p, "stack", string(debug.Stack()))
@@ -244,6 +259,8 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 			}
 		}
 		w.pending = w.pending[:pending] // rolled back with the op
+		w.memoOps = w.memoOps[:memoOps]
+		w.unqueues = w.unqueues[:unqueues]
 		if db.inTransaction() {
 			_, _ = w.exec("ROLLBACK TO op")
 			_, _ = w.exec("RELEASE op")
