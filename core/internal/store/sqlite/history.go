@@ -183,8 +183,12 @@ func (db *DB) WriteSession(ctx context.Context, sw store.SessionWrite) error {
 			return err
 		}
 	}
-	sw = cloneSessionWrite(sw)
-	return db.write(ctx, "write session", func(w *wtx) error {
+	return db.write(ctx, "write session", db.sessionWriter(cloneSessionWrite(sw)))
+}
+
+// sessionWriter returns the writer op of WriteSession.
+func (db *DB) sessionWriter(sw store.SessionWrite) func(w *wtx) error {
+	return func(w *wtx) error {
 		id := sw.Device.ID
 		rid, err := w.upsertDevice(sw.Device)
 		if err != nil {
@@ -218,7 +222,7 @@ func (db *DB) WriteSession(ctx context.Context, sw store.SessionWrite) error {
 			return w.trimFaults(rid)
 		}
 		return nil
-	})
+	}
 }
 
 // cloneSessionWrite copies the slices of sw. A write whose caller gives up
