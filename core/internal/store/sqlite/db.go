@@ -83,7 +83,9 @@ type Options struct {
 	// ParamMemos bounds how many devices the writer remembers a digest of
 	// their last Inform values for (~50 bytes each), so that a periodic
 	// session that reports unchanged values skips reading the stored tree.
-	// Default 1<<20; negative disables.
+	// Default 1<<20; negative disables. It also bounds how many devices
+	// the writer remembers their last history seqs for (~60 bytes each),
+	// which spares each session and event insert a max(seq) lookup.
 	ParamMemos int
 	// CredentialCache is how many devices' credentials are kept in memory
 	// (~0.5 KB each) for authentication. Default 65536; negative disables.
@@ -167,6 +169,9 @@ type DB struct {
 	// memos maps a device's row ID to what its stored tree holds for the
 	// values its Inform reports. Only the writer goroutine touches it.
 	memos map[int64]paramMemo
+	// seqs holds devices' last history seqs. Only the writer goroutine
+	// touches it.
+	seqs map[seqKey]int64
 	// tasks tells sessions without task work apart without a query.
 	tasks taskHints
 	// creds caches DeviceCredentials.
@@ -200,6 +205,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		writerDone: make(chan struct{}),
 		dicts:      map[string]modelDict{},
 		memos:      map[int64]paramMemo{},
+		seqs:       map[seqKey]int64{},
 		creds:      credCache{max: opts.CredentialCache, m: map[string][]store.CPECredential{}},
 	}
 	ok := false
