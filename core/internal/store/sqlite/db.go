@@ -90,6 +90,10 @@ type Options struct {
 	// CredentialCache is how many devices' credentials are kept in memory
 	// (~0.5 KB each) for authentication. Default 65536; negative disables.
 	CredentialCache int
+	// KnownDevices is how many device IDs are kept in memory (~100 bytes
+	// each) to tell a known device from a new one at the start of a
+	// session without a query. Default 65536; negative disables.
+	KnownDevices int
 	// ParamDictEncoders is how many dictionary encoders (~0.75 MB each)
 	// are kept; models beyond it pay ~2 ms to rebuild one. Default 32.
 	ParamDictEncoders int
@@ -140,6 +144,9 @@ func (o *Options) withDefaults() {
 	if o.CredentialCache == 0 {
 		o.CredentialCache = 1 << 16
 	}
+	if o.KnownDevices == 0 {
+		o.KnownDevices = 1 << 16
+	}
 }
 
 // DB is a store.Store on one SQLite file.
@@ -176,6 +183,8 @@ type DB struct {
 	tasks taskHints
 	// creds caches DeviceCredentials.
 	creds credCache
+	// known remembers devices that exist, for DeviceExists.
+	known knownDevices
 
 	stats writerStats
 }
@@ -207,6 +216,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		memos:      map[int64]paramMemo{},
 		seqs:       map[seqKey]int64{},
 		creds:      credCache{max: opts.CredentialCache, m: map[string][]store.CPECredential{}},
+		known:      knownDevices{max: opts.KnownDevices, m: map[string]struct{}{}},
 	}
 	ok := false
 	defer func() {

@@ -211,6 +211,7 @@ func (w *wtx) upsertDevice(d store.Device) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	w.knownOps = append(w.knownOps, knownOp{id: d.ID})
 	for _, t := range d.Tags {
 		if err := w.addTag(rid, d.ID, t); err != nil {
 			return 0, err
@@ -263,6 +264,7 @@ func (db *DB) DeleteDevice(ctx context.Context, id string) error {
 		// A later device may get the same row ID.
 		w.dropMemo(rid)
 		w.dropSeqs(rid)
+		w.knownOps = append(w.knownOps, knownOp{id: id, gone: true})
 		w.credentialsChanged(id) // deleted with it by a trigger
 		return nil
 	})
@@ -309,14 +311,23 @@ func (db *DB) RemoveTags(ctx context.Context, id string, tags ...string) error {
 
 var _ store.DeviceExister = (*DB)(nil)
 
-// DeviceExists implements store.DeviceExister: one index lookup, where
-// Device reads the whole row and the device's tags.
+// DeviceExists implements store.DeviceExister: a device seen before is
+// answered from memory (see knownDevices), others with one index lookup,
+// where Device reads the whole row and the device's tags.
 func (db *DB) DeviceExists(ctx context.Context, id string) (bool, error) {
+	known, epoch := db.known.has(id)
+	if known {
+		return true, nil
+	}
 	_, err := db.readRID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	db.known.put(id, epoch)
+	return true, nil
 }
 
 // readRID maps a device ID to its row ID on a reader.
