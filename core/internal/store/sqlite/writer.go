@@ -172,10 +172,10 @@ func (db *DB) runBatch(w *wtx, batch []*op, results []error) {
 		db.commitDicts(w.pending)
 		db.commitMemos(w.memoOps)
 		db.commitSeqs(w.seqOps)
+		db.commitUnqueues(w.unqueues)
 		db.known.apply(w.knownOps)
 	} else {
 		db.known.forget(w.knownOps)
-		db.commitUnqueues(w.unqueues)
 	}
 	// Committed or not, and before any write is acknowledged: a reader
 	// may have cached what the batch was changing.
