@@ -218,7 +218,7 @@ func run(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- 
 	var eps []endpoint
 	listen := func(name, addr, allowFrom string, t *server.TLS) error {
 		allow, _ := server.ParsePrefixes(allowFrom)
-		ln, err := net.Listen("tcp", addr)
+		ln, err := server.ListenTCP(context.Background(), addr)
 		if err != nil {
 			return err
 		}

@@ -239,3 +239,55 @@ func BenchmarkSessionWriteUnchanged(b *testing.B) {
 	b.ReportMetric(float64(st.ParamMemoSkips-before.ParamMemoSkips)/float64(b.N), "memo-skips/op")
 	b.Logf("writer: %s", st)
 }
+
+// BenchmarkWriterPeriodicBatch measures what the writer itself spends on
+// the common periodic session: batches of unchanged session writes (device
+// row, session record, one event, history trimming) applied on the
+// benchmark goroutine while the writer goroutine idles, so that ns/op is
+// the writer's cost per session, free of scheduling and client costs.
+func BenchmarkWriterPeriodicBatch(b *testing.B) {
+	db := openTest(b, Options{ReadAtResolution: time.Hour})
+	const devices, perBatch = 100, 8
+	start := time.Now()
+	write := func(i int, at time.Time) store.SessionWrite {
+		return store.SessionWrite{
+			Device: store.Device{ID: benchID(i % devices), OUI: "488F5A", ProductClass: "RB4011", LastInform: at, IP: "100.64.0.1"},
+			Params: []store.Param{
+				store.ValueParam("Device.DeviceInfo.SoftwareVersion", "7.2.1", "string", at),
+				store.ValueParam("Device.ManagementServer.ConnectionRequestURL", "http://100.64.0.1:7547/x", "string", at),
+			},
+			Session: &store.SessionRecord{Started: at.Add(-time.Second), Ended: at,
+				Events: []string{"2 PERIODIC"}, Outcome: "ok", RemoteIP: "100.64.0.1"},
+			Events: []store.EventRecord{{Code: "2 PERIODIC", Time: at}},
+		}
+	}
+	// Two rounds: the first creates the devices, the second sets the
+	// parameter memos; then fill the history up to its bounds.
+	for i := range devices * 60 {
+		if err := db.WriteSession(ctx, write(i, start)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	w := &wtx{db: db, conn: db.wconn}
+	batch := make([]*op, perBatch)
+	results := make([]error, perBatch)
+	failed := db.Stats().FailedOps
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := processCPU()
+	for i := 0; i < b.N; i += perBatch {
+		n := min(perBatch, b.N-i)
+		for j := range n {
+			at := start.Add(time.Duration(i+j) * time.Millisecond)
+			batch[j] = &op{name: "write session", apply: db.sessionWriter(write(i+j, at))}
+		}
+		db.runBatch(w, batch[:n], results[:n])
+	}
+	b.StopTimer()
+	// Wall time includes waiting for the disk (checkpoints); CPU time is
+	// what the writer costs the machine.
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+	if st := db.Stats(); st.FailedOps != failed {
+		b.Fatalf("failed ops: %s", st)
+	}
+}

@@ -83,11 +83,17 @@ type Options struct {
 	// ParamMemos bounds how many devices the writer remembers a digest of
 	// their last Inform values for (~50 bytes each), so that a periodic
 	// session that reports unchanged values skips reading the stored tree.
-	// Default 1<<20; negative disables.
+	// Default 1<<20; negative disables. It also bounds how many devices
+	// the writer remembers their last history seqs for (~60 bytes each),
+	// which spares each session and event insert a max(seq) lookup.
 	ParamMemos int
 	// CredentialCache is how many devices' credentials are kept in memory
 	// (~0.5 KB each) for authentication. Default 65536; negative disables.
 	CredentialCache int
+	// KnownDevices is how many device IDs are kept in memory (~100 bytes
+	// each) to tell a known device from a new one at the start of a
+	// session without a query. Default 65536; negative disables.
+	KnownDevices int
 	// ParamDictEncoders is how many dictionary encoders (~0.75 MB each)
 	// are kept; models beyond it pay ~2 ms to rebuild one. Default 32.
 	ParamDictEncoders int
@@ -138,6 +144,9 @@ func (o *Options) withDefaults() {
 	if o.CredentialCache == 0 {
 		o.CredentialCache = 1 << 16
 	}
+	if o.KnownDevices == 0 {
+		o.KnownDevices = 1 << 16
+	}
 }
 
 // DB is a store.Store on one SQLite file.
@@ -167,10 +176,15 @@ type DB struct {
 	// memos maps a device's row ID to what its stored tree holds for the
 	// values its Inform reports. Only the writer goroutine touches it.
 	memos map[int64]paramMemo
+	// seqs holds devices' last history seqs. Only the writer goroutine
+	// touches it.
+	seqs map[seqKey]int64
 	// tasks tells sessions without task work apart without a query.
 	tasks taskHints
 	// creds caches DeviceCredentials.
 	creds credCache
+	// known remembers devices that exist, for DeviceExists.
+	known knownDevices
 
 	stats writerStats
 }
@@ -200,7 +214,9 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		writerDone: make(chan struct{}),
 		dicts:      map[string]modelDict{},
 		memos:      map[int64]paramMemo{},
+		seqs:       map[seqKey]int64{},
 		creds:      credCache{max: opts.CredentialCache, m: map[string][]store.CPECredential{}},
+		known:      knownDevices{max: opts.KnownDevices, m: map[string]struct{}{}},
 	}
 	ok := false
 	defer func() {

@@ -198,8 +198,30 @@ func (w *wtx) upsertDevice(d store.Device) (int64, error) {
 	if first.IsZero() {
 		first = d.LastInform
 	}
-	var rid int64
-	err := w.queryRow(`INSERT INTO devices (id, oui, product_class, serial_number, manufacturer,
+	// The row ID comes from a second, indexed lookup: RETURNING would make
+	// the upsert itself several times dearer than both statements.
+	_, err := w.exec(upsertSQL,
+		d.ID, d.OUI, d.ProductClass, d.SerialNumber, d.Manufacturer, d.ModelName, d.SoftwareVersion,
+		d.HardwareVersion, d.IP, d.ConnectionRequestURL, d.CWMPVersion, d.Namespace, d.Profile,
+		ms(first), ms(d.LastInform), ms(d.LastBoot), ms(d.LastBootstrap), w.now.UnixMilli(), w.now.UnixMilli())
+	if err != nil {
+		return 0, err
+	}
+	rid, err := w.rid(d.ID)
+	if err != nil {
+		return 0, err
+	}
+	w.knownOps = append(w.knownOps, knownOp{id: d.ID})
+	for _, t := range d.Tags {
+		if err := w.addTag(rid, d.ID, t); err != nil {
+			return 0, err
+		}
+	}
+	return rid, nil
+}
+
+// upsertSQL writes a device row; empty fields keep the stored values.
+const upsertSQL = `INSERT INTO devices (id, oui, product_class, serial_number, manufacturer,
 			model_name, software_version, hardware_version, ip, connection_request_url, cwmp_version,
 			namespace, profile, first_inform, last_inform, last_boot, last_bootstrap, created, updated)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -220,22 +242,7 @@ func (w *wtx) upsertDevice(d store.Device) (int64, error) {
 			last_inform = coalesce(excluded.last_inform, last_inform),
 			last_boot = coalesce(excluded.last_boot, last_boot),
 			last_bootstrap = coalesce(excluded.last_bootstrap, last_bootstrap),
-			updated = excluded.updated
-		RETURNING rid`,
-		d.ID, d.OUI, d.ProductClass, d.SerialNumber, d.Manufacturer, d.ModelName, d.SoftwareVersion,
-		d.HardwareVersion, d.IP, d.ConnectionRequestURL, d.CWMPVersion, d.Namespace, d.Profile,
-		ms(first), ms(d.LastInform), ms(d.LastBoot), ms(d.LastBootstrap), w.now.UnixMilli(), w.now.UnixMilli(),
-	).Scan(&rid)
-	if err != nil {
-		return 0, err
-	}
-	for _, t := range d.Tags {
-		if err := w.addTag(rid, d.ID, t); err != nil {
-			return 0, err
-		}
-	}
-	return rid, nil
-}
+			updated = excluded.updated`
 
 func (w *wtx) addTag(rid int64, id, tag string) error {
 	_, err := w.exec("INSERT INTO device_tags (rid, tag, device_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -256,6 +263,8 @@ func (db *DB) DeleteDevice(ctx context.Context, id string) error {
 		}
 		// A later device may get the same row ID.
 		w.dropMemo(rid)
+		w.dropSeqs(rid)
+		w.knownOps = append(w.knownOps, knownOp{id: id, gone: true})
 		w.credentialsChanged(id) // deleted with it by a trigger
 		return nil
 	})
@@ -302,14 +311,23 @@ func (db *DB) RemoveTags(ctx context.Context, id string, tags ...string) error {
 
 var _ store.DeviceExister = (*DB)(nil)
 
-// DeviceExists implements store.DeviceExister: one index lookup, where
-// Device reads the whole row and the device's tags.
+// DeviceExists implements store.DeviceExister: a device seen before is
+// answered from memory (see knownDevices), others with one index lookup,
+// where Device reads the whole row and the device's tags.
 func (db *DB) DeviceExists(ctx context.Context, id string) (bool, error) {
+	known, epoch := db.known.has(id)
+	if known {
+		return true, nil
+	}
 	_, err := db.readRID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	db.known.put(id, epoch)
+	return true, nil
 }
 
 // readRID maps a device ID to its row ID on a reader.

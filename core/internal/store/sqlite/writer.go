@@ -49,6 +49,11 @@ type wtx struct {
 	pending []pendingDict
 	// memoOps are the batch's parameter memo changes (see paramMemo).
 	memoOps []memoOp
+	// seqOps are the batch's history seq changes (see lastSeq).
+	seqOps []seqOp
+	// knownOps are the device rows the batch writes or deletes (see
+	// knownDevices).
+	knownOps []knownOp
 	// unqueues are the batch's removals from the queued-task set.
 	unqueues []unqueue
 	// credDevices are the devices whose credentials the batch changes.
@@ -158,13 +163,19 @@ func (db *DB) runBatch(w *wtx, batch []*op, results []error) {
 	w.now = db.opts.Now()
 	w.pending = w.pending[:0]
 	w.memoOps = w.memoOps[:0]
+	w.seqOps = w.seqOps[:0]
+	w.knownOps = w.knownOps[:0]
 	w.unqueues = w.unqueues[:0]
 	w.credDevices = w.credDevices[:0]
 	batchErr := db.applyBatch(w, batch, results)
 	if batchErr == nil {
 		db.commitDicts(w.pending)
 		db.commitMemos(w.memoOps)
+		db.commitSeqs(w.seqOps)
 		db.commitUnqueues(w.unqueues)
+		db.known.apply(w.knownOps)
+	} else {
+		db.known.forget(w.knownOps)
 	}
 	// Committed or not, and before any write is acknowledged: a reader
 	// may have cached what the batch was changing.
@@ -247,7 +258,7 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 	if _, err := w.exec("SAVEPOINT op"); err != nil {
 		return err
 	}
-	pending, memoOps, unqueues := len(w.pending), len(w.memoOps), len(w.unqueues)
+	pending, memoOps, seqOps, knownOps, unqueues := len(w.pending), len(w.memoOps), len(w.seqOps), len(w.knownOps), len(w.unqueues)
 	defer func() {
 		if p := recover(); p != nil {
 			db.log.Error("write op panicked", "op", o.name, "panic", p, "stack", string(debug.Stack()))
@@ -260,6 +271,8 @@ func (db *DB) applyOne(w *wtx, o *op) (err error) {
 		}
 		w.pending = w.pending[:pending] // rolled back with the op
 		w.memoOps = w.memoOps[:memoOps]
+		w.seqOps = w.seqOps[:seqOps]
+		w.knownOps = w.knownOps[:knownOps]
 		w.unqueues = w.unqueues[:unqueues]
 		if db.inTransaction() {
 			_, _ = w.exec("ROLLBACK TO op")
