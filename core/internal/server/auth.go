@@ -248,11 +248,13 @@ func (s *secret) ha1(algorithm, realm string) (string, bool) {
 	return h, h != ""
 }
 
-func (s *secret) checkPassword(pw string) bool {
+// checkPassword checks a Basic password. An error says the stored hash is
+// missing or unusable (store.ErrCorrupt): no password can pass.
+func (s *secret) checkPassword(pw string) (bool, error) {
 	if s.stored != nil {
-		return s.stored.VerifyPassword(pw)
+		return s.stored.CheckPassword(pw)
 	}
-	return subtle.ConstantTimeCompare([]byte(pw), []byte(s.password)) == 1
+	return subtle.ConstantTimeCompare([]byte(pw), []byte(s.password)) == 1, nil
 }
 
 // failure is why an authentication failed: for the log, for the counters
@@ -274,6 +276,8 @@ var (
 	failReplay        = failure{"replayed nonce", func(s *AuthStats) *atomic.Int64 { return &s.Replays }, false, false}
 	failURI           = failure{"Digest uri does not name this request", func(s *AuthStats) *atomic.Int64 { return &s.Malformed }, false, false}
 	failRealmHashes   = failure{"stored credential made for another realm", func(s *AuthStats) *atomic.Int64 { return &s.SchemeRefused }, false, false}
+	// Not a guess either: no password passes an unusable hash.
+	failStoredHash = failure{"stored credential has no usable Basic password hash", func(s *AuthStats) *atomic.Int64 { return &s.SchemeRefused }, false, false}
 	// Not a guess (the password is right), so no back-off: the device is
 	// admitted at its next retry once an operator deletes its credential.
 	failRebootstrap = failure{"0 BOOTSTRAP with the shared credential from a device that has its own (factory reset?): refused by auth.rebootstrap=refuse; " +
@@ -418,7 +422,14 @@ func (a *Auth) basic(ctx context.Context, in *authRequest, t session.Target, mod
 	if deny != nil {
 		return session.AuthInfo{}, deny
 	}
-	if !sec.checkPassword(pw) {
+	ok, err = sec.checkPassword(pw)
+	if err != nil {
+		// Only a new credential (or Digest, from its HA1) can help. The
+		// error names the credential, never the hash.
+		a.log.Warn("the device's stored credential cannot verify Basic passwords; re-provision it, or use Digest", "device", t.DeviceID, "err", err)
+		return session.AuthInfo{}, a.fail(in, t, mode, failStoredHash, user, now)
+	}
+	if !ok {
 		return session.AuthInfo{}, a.fail(in, t, mode, failWrongPassword, user, now)
 	}
 	return a.ok(ctx, in, t, session.AuthInfo{Method: ModeBasic, Username: user, Shared: sec.shared, TLS: in.tls, Proof: a.proof(hdr)}, sec, now)

@@ -557,6 +557,95 @@ func TestCredentialRotationAtBootstrap(t *testing.T) {
 	})
 }
 
+// A device rotated to its own credential at 0 BOOTSTRAP authenticates
+// with Basic over HTTPS: its generated password is stored as one salted
+// HMAC-SHA-256, a credential someone chose (and a row stored before the
+// schemes were told apart) as PBKDF2, and all of them verify; a wrong
+// password and an unusable stored hash are refused.
+func TestBasicAuthOfRotatedDevice(t *testing.T) {
+	a := startSecure(t, secureOpts{rotate: true, tls: &server.TLSOptions{}})
+	st := &a.auth.Stats
+	ctx := context.Background()
+	basicCPE := func(serial string) *testCPE {
+		cpe := newTestCPE(t, a.urls["https"], serial)
+		cpe.useTLS(a.pki.clientTLS())
+		cpe.auth = &authtest.Credentials{Username: sharedUser, Password: sharedPassword, Scheme: "basic"}
+		return cpe
+	}
+
+	cpe := basicCPE("SN-BASIC")
+	id := deviceID("SN-BASIC")
+	if calls := cpe.session(cwmp.EventBootstrap, cwmp.EventBoot); len(calls) == 0 || calls[0] != "SetParameterValues" {
+		t.Fatalf("calls %v", calls)
+	}
+	pw := cpe.params["Device.ManagementServer.Password"].Text
+	creds, err := a.store.DeviceCredentials(ctx, id)
+	if err != nil || len(creds) != 1 || creds[0].Pending || !strings.HasPrefix(creds[0].PasswordHash, store.SchemeHMAC+"$") {
+		t.Fatalf("stored %v %v", creds, err)
+	}
+	if strings.Contains(creds[0].PasswordHash, pw) {
+		t.Fatal("password stored in the clear")
+	}
+	grew(t, "authentications", &st.OK, 1, func() {
+		if calls := cpe.session(cwmp.EventPeriodic); len(calls) != 0 {
+			t.Fatalf("periodic session called %v", calls)
+		}
+	})
+	if cpe.lastAuth == "" || !strings.HasPrefix(cpe.lastAuth, "Basic ") {
+		t.Fatalf("the device did not use Basic: %q", cpe.lastAuth)
+	}
+	t.Run("wrong password", func(t *testing.T) {
+		cpe.params["Device.ManagementServer.Password"] = cwmp.String(pw + "x")
+		defer func() { cpe.params["Device.ManagementServer.Password"] = cwmp.String(pw) }()
+		grew(t, "wrong passwords", &st.WrongPassword, 1, func() {
+			if status, _ := cpe.post(cpe.inform(cwmp.EventPeriodic)); status != 401 {
+				t.Fatalf("wrong password: %d", status)
+			}
+		})
+	})
+
+	// Credentials an operator or an earlier version stored.
+	for _, c := range []struct {
+		name, serial, hash, pw string
+		want                   int
+		counter                *atomic.Int64
+	}{
+		{"chosen password", "SN-BASIC-CHOSEN", "", "chosen-secret", 200, &st.OK},
+		{"legacy row", "SN-BASIC-LEGACY", "pbkdf2-sha256$20000$AAECAwQFBgcICQoLDA0ODw$HEhVdhKmYMjQkkyKahOpZe3RAM8vM8lUHKhjxKIXzTI", "legacy-secret", 200, &st.OK},
+		{"malformed stored hash", "SN-BASIC-BROKEN", "hmac-sha256$AAECAwQFBgcICQoLDA0ODw$short", "chosen-secret", 401, &st.SchemeRefused},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dev := deviceID(c.serial)
+			a.known(t, c.serial)
+			cred, err := store.NewCPECredential(dev, dev, c.pw, "provisor")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(cred.PasswordHash, store.SchemePBKDF2+"$") {
+				t.Fatalf("chosen password hashed with %q", strings.SplitN(cred.PasswordHash, "$", 2)[0])
+			}
+			if c.hash != "" {
+				cred.PasswordHash = c.hash
+			}
+			if err := a.store.PutCPECredential(ctx, cred); err != nil {
+				t.Fatal(err)
+			}
+			cpe := basicCPE(c.serial)
+			cpe.params["Device.ManagementServer.Username"] = cwmp.String(dev)
+			cpe.params["Device.ManagementServer.Password"] = cwmp.String(c.pw)
+			grew(t, c.name, c.counter, 1, func() {
+				if c.want == 200 {
+					cpe.session(cwmp.EventPeriodic)
+					return
+				}
+				if status, _ := cpe.post(cpe.inform(cwmp.EventPeriodic)); status != c.want {
+					t.Fatalf("Inform answered %d, want %d", status, c.want)
+				}
+			})
+		})
+	}
+}
+
 func TestMutualTLS(t *testing.T) {
 	a := startSecure(t, secureOpts{tls: &server.TLSOptions{ClientCAFile: "-"}})
 	st := &a.auth.Stats

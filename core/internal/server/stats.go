@@ -47,7 +47,7 @@ type AuthStats struct {
 	RebootstrapRefused  atomic.Int64
 	RebootstrapAccepted atomic.Int64
 	CertMismatch        atomic.Int64 // client certificate of another device
-	SchemeRefused       atomic.Int64 // Basic without TLS, or a scheme the mode excludes
+	SchemeRefused       atomic.Int64 // Basic without TLS, a scheme the mode excludes, a stored credential unusable for the scheme
 	Malformed           atomic.Int64
 	NotAllowed          atomic.Int64 // "allow-list" device from an address outside its list
 	BackedOff           atomic.Int64 // device in back-off: refused without checking

@@ -2,7 +2,6 @@ package session
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 
@@ -42,9 +41,10 @@ func (h *RotateCredential) Run(ctx context.Context, s hook.Session) error {
 	}
 	dev, log := s.Device(), s.Logger()
 	// TR-069's recommended user name is OUI-ProductClass-SerialNumber,
-	// which is exactly the device ID.
-	username, password := dev.ID, rand.Text()
-	cred, err := store.NewCPECredential(dev.ID, username, password, h.Realm)
+	// which is exactly the device ID. The password is random, so its Basic
+	// hash needs no key stretching (see store.GenerateCPECredential).
+	username := dev.ID
+	cred, password, err := store.GenerateCPECredential(dev.ID, username, h.Realm)
 	if err != nil {
 		return fmt.Errorf("credential rotation: %w", err)
 	}
