@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"runtime"
+	"slices"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -64,12 +66,21 @@ func Serve(opts *ServeOpts) {
 			MagicCookieValue: MagicCookieValue,
 		},
 		Plugins:    plugin.PluginSet{PluginName: &grpcPlugin{opts: opts}},
-		GRPCServer: plugin.DefaultGRPCServer,
+		GRPCServer: newGRPCServer,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name: opts.ID, Level: hclog.Info, Output: os.Stderr, JSONFormat: true,
 		}),
 	})
 	os.Exit(0)
+}
+
+// newGRPCServer is go-plugin's server with a few stream workers: a call
+// runs on a goroutine that is already there, with a stack already grown
+// to a handler's depth, instead of on a new goroutine that grows its
+// stack, copying it, on every call. Calls beyond the workers get a
+// goroutine of their own, as without them.
+func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(slices.Clip(opts), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 }
 
 // grpcPlugin is the go-plugin glue on the plugin's side.

@@ -113,8 +113,7 @@ func safely(fn func() error) (err error) {
 }
 
 func (s *server) newSession(hc pluginv1.HostClient, handle uint64, id string, dev *pluginv1.Device) *session {
-	d := deviceFromProto(dev)
-	return &session{host: hc, handle: handle, id: id, dev: d, log: s.log.With("device", d.ID, "session", id)}
+	return &session{host: hc, handle: handle, id: id, dev: deviceFromProto(dev), baseLog: s.log}
 }
 
 func (s *server) HandleSession(ctx context.Context, req *pluginv1.HandleSessionRequest) (*pluginv1.HandleSessionResponse, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	pluginv1 "github.com/provisor/provisor/sdk/proto/provisor/plugin/v1"
@@ -69,7 +70,13 @@ type session struct {
 	events []Event
 	inform []ParameterValue
 	start  time.Time
-	log    *slog.Logger
+
+	// The logger with the device and session attached is made on first
+	// use: most handlers of most sessions never log, and attaching the
+	// attributes formats them.
+	baseLog *slog.Logger
+	logOnce sync.Once
+	log     *slog.Logger
 }
 
 func (s *session) ID() string                         { return s.id }
@@ -77,7 +84,11 @@ func (s *session) Device() Device                     { return s.dev }
 func (s *session) Events() []Event                    { return s.events }
 func (s *session) InformParameters() []ParameterValue { return s.inform }
 func (s *session) Start() time.Time                   { return s.start }
-func (s *session) Logger() *slog.Logger               { return s.log }
+
+func (s *session) Logger() *slog.Logger {
+	s.logOnce.Do(func() { s.log = s.baseLog.With("device", s.dev.ID, "session", s.id) })
+	return s.log
+}
 
 func (s *session) HasEvent(code string) bool {
 	k := EventKey(code)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -402,7 +403,7 @@ func (p *Plugin) start() (*instance, error) {
 	svc := newService(m.ID, p.opts)
 	brokerID := hs.broker.NextId()
 	go hs.broker.AcceptAndServe(brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-		s := grpc.NewServer(opts...)
+		s := grpc.NewServer(append(slices.Clip(opts), grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))))...)
 		pluginv1.RegisterHostServer(s, svc)
 		return s
 	})
